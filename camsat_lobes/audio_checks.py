@@ -1,0 +1,296 @@
+"""Reading and checking one audio file before it enters a manifest.
+
+:func:`check_audio_file` decides the fate of one file: kept as it is, converted to
+16 kHz mono (another sample rate, several channels, or a container that soundfile
+cannot read when ``ffmpeg`` is on the PATH), or skipped (unreadable, empty, shorter
+than the minimum duration, silent, or an unsupported container). It never raises on
+a bad file: the problem and the action taken are returned, so a preparation run over
+a million files reports every bad one instead of stopping at the first.
+
+The checks are cheap where the file is fine: the header (``soundfile.info``) gives
+the duration, sample rate and channel count, and silence is probed on a few short
+windows spread over the file; only a file whose probes are all silent is read in full
+to confirm it.
+"""
+
+import dataclasses
+import logging
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioCheck",
+    "check_audio_file",
+    "find_ffmpeg",
+    "read_audio_mono",
+]
+
+# Containers that libsndfile (and hence soundfile and SpeechBrain's audio_io) reads.
+SOUNDFILE_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".w64", ".rf64", ".caf"}
+)
+# Containers that need ffmpeg (VoxCeleb2 ships m4a).
+FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".opus", ".webm", ".wma"})
+AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
+
+SILENCE_PROBES = 8
+PROBE_SECONDS = 0.25
+
+
+@dataclasses.dataclass
+class AudioCheck:
+    """The fate of one audio file.
+
+    Arguments
+    ---------
+    path : str
+        The file that was checked.
+    wav : str or None
+        The 16 kHz mono file to put in the manifest: ``path`` itself, the converted
+        copy, or None when the file is skipped.
+    num_samples : int
+        Length of ``wav`` in samples (0 when skipped).
+    problem : str
+        What is wrong with the file; empty when nothing is.
+    action : str
+        What was done: ``"kept"``, ``"converted ..."`` or ``"skipped"``.
+
+    Example
+    -------
+    >>> AudioCheck("a.wav", "a.wav", 16000).usable
+    True
+    """
+
+    path: str
+    wav: str | None
+    num_samples: int
+    problem: str = ""
+    action: str = "kept"
+
+    @property
+    def usable(self):
+        """Whether the file goes into the manifests."""
+        return self.wav is not None
+
+
+def find_ffmpeg():
+    """Return the path of the ``ffmpeg`` executable, or None when it is not on the PATH.
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> find_ffmpeg() is None or find_ffmpeg().endswith("ffmpeg")
+    True
+    """
+    return shutil.which("ffmpeg")
+
+
+def read_audio_mono(path, sample_rate=16000):
+    """Read an audio file as a mono float32 signal at ``sample_rate``.
+
+    Several channels are averaged; another sample rate is converted with a
+    polyphase filter.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        A file soundfile can read.
+    sample_rate : int
+        Sample rate of the returned signal.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D float32 signal.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = Path(tmp.name) / "stereo.wav"
+    >>> sf.write(path, np.zeros((8000, 2)), 8000)
+    >>> read_audio_mono(path, 16000).shape
+    (16000,)
+    >>> tmp.cleanup()
+    """
+    signal, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return _to_mono_rate(signal, file_rate, sample_rate)
+
+
+def _to_mono_rate(signal, file_rate, sample_rate):
+    signal = signal.mean(axis=1) if signal.ndim == 2 else signal
+    if file_rate != sample_rate:
+        common = math.gcd(int(file_rate), int(sample_rate))
+        signal = resample_poly(signal, sample_rate // common, file_rate // common)
+    return np.ascontiguousarray(signal, dtype=np.float32)
+
+
+def check_audio_file(
+    path,
+    converted_path,
+    sample_rate=16000,
+    min_duration=1.0,
+    silence_threshold=1e-4,
+    ffmpeg=None,
+):
+    """Check one audio file and convert it to ``sample_rate`` mono when needed.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        The audio file.
+    converted_path : str or pathlib.Path
+        Where a converted copy goes (a ``.wav`` path); written only when needed.
+    sample_rate : int
+        Required sample rate.
+    min_duration : float
+        Files shorter than this many seconds are skipped.
+    silence_threshold : float
+        Files whose RMS amplitude is below this are skipped as silent.
+    ffmpeg : str, optional
+        Path of ``ffmpeg``, used for containers soundfile cannot read (m4a). Without
+        it such files are skipped with a message that says how to convert them.
+
+    Returns
+    -------
+    AudioCheck
+        The file's fate; the function does not raise on bad audio.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = Path(tmp.name)
+    >>> sf.write(folder / "fine.wav", 0.1 * np.ones(32000), 16000)
+    >>> sf.write(folder / "quiet.wav", np.zeros(32000), 16000)
+    >>> sf.write(folder / "fast.wav", 0.1 * np.ones(88200), 44100)
+    >>> check_audio_file(folder / "fine.wav", folder / "c1.wav").action
+    'kept'
+    >>> check_audio_file(folder / "quiet.wav", folder / "c2.wav").problem
+    'silent (RMS 0 < 0.0001)'
+    >>> check = check_audio_file(folder / "fast.wav", folder / "c3.wav")
+    >>> check.problem, check.num_samples, check.wav == str(folder / "c3.wav")
+    ('sample rate 44100 Hz', 32000, True)
+    >>> tmp.cleanup()
+    """
+    path, converted_path = str(path), str(converted_path)
+    try:
+        audio = sf.SoundFile(path)
+    except Exception as error:  # any unreadable file is reported, not raised
+        return _check_unsupported_container(
+            path, converted_path, error, sample_rate, min_duration, silence_threshold, ffmpeg
+        )
+    try:
+        with audio:
+            return _check_open_file(
+                audio, converted_path, sample_rate, min_duration, silence_threshold
+            )
+    except Exception as error:  # e.g. a header that promises missing data
+        return AudioCheck(path, None, 0, f"unreadable ({_one_line(error)})", "skipped")
+
+
+def _check_open_file(audio, converted_path, sample_rate, min_duration, silence_threshold):
+    path = audio.name
+    if audio.frames == 0:
+        return AudioCheck(path, None, 0, "empty (0 samples)", "skipped")
+    duration = audio.frames / audio.samplerate
+    if duration < min_duration:
+        problem = f"too short ({duration:.2f} s < min_duration {min_duration:g} s)"
+        return AudioCheck(path, None, 0, problem, "skipped")
+    conversions = []
+    if audio.samplerate != sample_rate:
+        conversions.append(f"sample rate {audio.samplerate} Hz")
+    if audio.channels != 1:
+        conversions.append(f"{audio.channels} channels")
+    if not conversions:
+        rms = _probe_rms(audio)
+        if rms < silence_threshold:
+            audio.seek(0)
+            rms = _rms(audio.read(dtype="float32"))
+        if rms < silence_threshold:
+            return AudioCheck(path, None, 0, _silent(rms, silence_threshold), "skipped")
+        return AudioCheck(path, path, audio.frames)
+    audio.seek(0)
+    signal = _to_mono_rate(
+        audio.read(dtype="float32", always_2d=True), audio.samplerate, sample_rate
+    )
+    if _rms(signal) < silence_threshold:
+        problem = ", ".join([*conversions, _silent(_rms(signal), silence_threshold)])
+        return AudioCheck(path, None, 0, problem, "skipped")
+    _write_wav(converted_path, signal, sample_rate)
+    action = f"converted to {sample_rate} Hz mono: {converted_path}"
+    return AudioCheck(path, converted_path, len(signal), ", ".join(conversions), action)
+
+
+def _check_unsupported_container(
+    path, converted_path, error, sample_rate, min_duration, silence_threshold, ffmpeg
+):
+    extension = Path(path).suffix.lower()
+    if extension in SOUNDFILE_EXTENSIONS:
+        return AudioCheck(path, None, 0, f"unreadable ({_one_line(error)})", "skipped")
+    kind = extension.lstrip(".") or "file without extension"
+    if ffmpeg is None:
+        problem = (
+            f"{kind} not supported: convert to wav with ffmpeg "
+            f"(ffmpeg -i in{extension} -ac 1 -ar {sample_rate} out.wav) "
+            "or put ffmpeg on the PATH and prepare again"
+        )
+        return AudioCheck(path, None, 0, problem, "skipped")
+    command = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", path]
+    command += ["-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", converted_path]
+    Path(converted_path).parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        problem = f"unreadable (ffmpeg failed: {_one_line(result.stderr)})"
+        return AudioCheck(path, None, 0, problem, "skipped")
+    check = check_audio_file(
+        converted_path, converted_path, sample_rate, min_duration, silence_threshold
+    )
+    if not check.usable:
+        Path(converted_path).unlink(missing_ok=True)
+        return AudioCheck(path, None, 0, f"{kind} container, {check.problem}", "skipped")
+    action = f"converted with ffmpeg to {sample_rate} Hz mono: {converted_path}"
+    return AudioCheck(path, converted_path, check.num_samples, f"{kind} container", action)
+
+
+def _probe_rms(audio):
+    """RMS over a few short windows spread evenly over an open file."""
+    window = max(1, int(PROBE_SECONDS * audio.samplerate))
+    starts = np.linspace(0, max(0, audio.frames - window), SILENCE_PROBES).astype(int)
+    squares, count = 0.0, 0
+    for start in np.unique(starts):
+        audio.seek(int(start))
+        block = audio.read(window, dtype="float32", always_2d=True)
+        squares += float(np.square(block, dtype=np.float64).sum())
+        count += block.size
+    return math.sqrt(squares / max(count, 1))
+
+
+def _rms(signal):
+    return float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if signal.size else 0.0
+
+
+def _silent(rms, threshold):
+    return f"silent (RMS {rms:.2g} < {threshold:g})"
+
+
+def _write_wav(path, signal, sample_rate):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.clip(signal, -1.0, 1.0), sample_rate, subtype="PCM_16")
+
+
+def _one_line(error):
+    text = " ".join(str(error).split())
+    return text[:200] if text else type(error).__name__
