@@ -1,0 +1,246 @@
+"""Benchmark the clustering lobes on synthetic speaker-like embeddings.
+
+Prints markdown tables: the wall time of faiss k-means against scikit-learn
+KMeans on the same data (same algorithm: Lloyd, random start, same number of
+iterations), CAMSAT's seconds per epoch, and NMI / ACC / AMI / ARI / cluster
+count of every method. With ``--metrics-scale`` it also times the metrics suite
+on a million points and ten thousand clusters.
+
+Synthetic data (``make_embeddings``): K speakers with centres drawn uniformly on
+the unit sphere, log-normal numbers of utterances per speaker, a few sessions per
+speaker (a shared offset, the "channel"), per-utterance noise, all L2-normalised;
+the V views are perturbed copies of each embedding (fresh noise, renormalised),
+as augmented audio would give.
+
+Usage::
+
+    python bench/clustering.py                        # 50k x 192, 500 speakers, 4 views
+    python bench/clustering.py --n 10000 --clusters 100 --epochs 20 --hidden 512,512
+    python bench/clustering.py --metrics-scale --skip-methods
+"""
+
+import argparse
+import json
+import logging
+import pathlib
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+from sklearn.cluster import KMeans as SklearnKMeans
+
+from camsat_lobes.clustering import (
+    CAMSAT,
+    IMSAT,
+    AHCClusterer,
+    GMMClusterer,
+    KMeansClusterer,
+    LossWeights,
+    clustering_metrics,
+    l2_normalize,
+    plot_history,
+    save_history,
+)
+
+
+def make_embeddings(
+    n=50000,
+    dim=192,
+    n_speakers=500,
+    n_views=4,
+    sessions=3,
+    session_scale=0.6,
+    noise_scale=1.0,
+    view_scale=0.6,
+    seed=0,
+):
+    """Speaker-like embeddings, their views and the speaker labels.
+
+    Norms of the session offset, the utterance noise and the view perturbation
+    are ``session_scale``, ``noise_scale`` and ``view_scale`` (centres have norm 1).
+    """
+    rng = np.random.default_rng(seed)
+    centres = l2_normalize(rng.standard_normal((n_speakers, dim)))
+    weights = rng.lognormal(0.0, 0.5, n_speakers)
+    labels = rng.choice(n_speakers, size=n, p=weights / weights.sum())
+    session_offsets = rng.standard_normal((n_speakers, sessions, dim)) * session_scale / dim**0.5
+    session = rng.integers(0, sessions, n)
+    noise = rng.standard_normal((n, dim), dtype=np.float32) * noise_scale / dim**0.5
+    x = l2_normalize(centres[labels] + session_offsets[labels, session] + noise)
+    views = np.empty((n, n_views, dim), dtype=np.float32)
+    for v in range(n_views):
+        perturbation = rng.standard_normal((n, dim), dtype=np.float32) * view_scale / dim**0.5
+        views[:, v] = l2_normalize(x + perturbation)
+    return x, views, labels
+
+
+def time_kmeans(x, k, niter, seed):
+    """Seconds for faiss and scikit-learn Lloyd k-means (random start, fixed iterations)."""
+    start = time.perf_counter()
+    KMeansClusterer(k, seed=seed, niter=niter, spherical=False).fit(x)
+    faiss_s = time.perf_counter() - start
+    start = time.perf_counter()
+    SklearnKMeans(
+        k, init="random", n_init=1, max_iter=niter, tol=0.0, algorithm="lloyd", random_state=seed
+    ).fit(x)
+    sklearn_s = time.perf_counter() - start
+    return faiss_s, sklearn_s
+
+
+def metrics_at_scale(n=1_000_000, k=10_000, dim=192, seed=0):
+    """Time and peak traced memory of the metrics suite at n points, k clusters."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    pred = np.where(rng.random(n) < 0.7, true, rng.integers(0, k, n))
+    embeddings = rng.standard_normal((n, dim), dtype=np.float32)
+    rows = []
+    for name, kwargs in (
+        ("external (true and predicted labels)", {"true": true}),
+        ("internal (embeddings; silhouette on 10k)", {"embeddings": embeddings}),
+    ):
+        tracemalloc.start()
+        start = time.perf_counter()
+        clustering_metrics(pred, **kwargs)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        rows.append((name, seconds, peak))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=50000)
+    parser.add_argument("--dim", type=int, default=192)
+    parser.add_argument("--clusters", type=int, default=500, help="true number of speakers")
+    parser.add_argument("--views", type=int, default=4)
+    parser.add_argument("--view-scale", type=float, default=0.6)
+    parser.add_argument(
+        "--start-factor",
+        type=float,
+        default=2.0,
+        help="deep methods start with this × the true count",
+    )
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--hidden", default="1200,1200")
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--augmentation-weight", type=float, default=1.0)
+    parser.add_argument("--symmetry-weight", type=float, default=1.0)
+    parser.add_argument("--mu", type=float, default=4.0)
+    parser.add_argument("--niter", type=int, default=20, help="k-means iterations")
+    parser.add_argument("--gmm-iter", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default="kmeans,gmm,ahc,imsat,camsat,supcon,mixup,infonce")
+    parser.add_argument("--skip-methods", action="store_true")
+    parser.add_argument(
+        "--metrics-scale",
+        action="store_true",
+        help="also time the metrics on 1M points x 10k clusters",
+    )
+    parser.add_argument(
+        "--out", default="results/bench_clustering", help="folder for histories and curves"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    out = pathlib.Path(args.out)
+
+    settings = {key: value for key, value in vars(args).items()}
+    print("Settings:", json.dumps(settings))
+    if not args.skip_methods:
+        x, views, labels = make_embeddings(
+            args.n,
+            args.dim,
+            args.clusters,
+            args.views,
+            view_scale=args.view_scale,
+            seed=args.seed,
+        )
+        k = args.clusters
+        faiss_s, sklearn_s = time_kmeans(x, k, args.niter, args.seed)
+        print(f"\n## k-means wall time, {args.n} x {args.dim}, k={k}, {args.niter} iterations\n")
+        print("| faiss (s) | scikit-learn (s) | scikit-learn / faiss |")
+        print("|---:|---:|---:|")
+        print(f"| {faiss_s:.2f} | {sklearn_s:.2f} | {sklearn_s / faiss_s:.1f}x |")
+
+        k_start = int(round(args.start_factor * k))
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h)
+        camsat_weights = {
+            "augmentation": args.augmentation_weight,
+            "symmetry": args.symmetry_weight,
+            "mu": args.mu,
+        }
+        deep = {
+            "imsat": lambda: IMSAT(k_start, weights=LossWeights.imsat(mu=args.mu)),
+            "camsat": lambda: CAMSAT(k_start, weights=LossWeights(**camsat_weights)),
+            "supcon": lambda: CAMSAT(k_start, weights=LossWeights(supcon=1.0, **camsat_weights)),
+            "mixup": lambda: CAMSAT(k_start, weights=LossWeights(mixup=1.0, **camsat_weights)),
+            "infonce": lambda: CAMSAT(k_start, weights=LossWeights(infonce=1.0, **camsat_weights)),
+        }
+        shallow = {
+            "kmeans": lambda: KMeansClusterer(k, seed=args.seed, niter=args.niter),
+            "gmm": lambda: GMMClusterer(k, seed=args.seed, max_iter=args.gmm_iter),
+            "ahc": lambda: AHCClusterer(k, seed=args.seed),
+        }
+        names = {
+            "imsat": "IMSAT",
+            "camsat": "CAMSAT",
+            "supcon": "CAMSAT + SupCon",
+            "mixup": "CAMSAT + Mixup",
+            "infonce": "CAMSAT + InfoNCE",
+            "kmeans": "k-means",
+            "gmm": "GMM",
+            "ahc": "AHC",
+        }
+        rows, histories = [], {}
+        for key in args.methods.split(","):
+            if key in deep:
+                model = deep[key]()
+                model.hidden_sizes, model.epochs, model.seed = hidden, args.epochs, args.seed
+                model.batch_size, model.progress = args.batch_size, False
+            else:
+                model = shallow[key]()
+            start = time.perf_counter()
+            result = model.fit(x, views=views, true_labels=labels if key in deep else None)
+            seconds = time.perf_counter() - start
+            m = clustering_metrics(result.labels, labels)
+            per_epoch = np.mean([r["seconds"] for r in result.history]) if result.history else None
+            start_k = k_start if key in deep else k
+            rows.append((names[key], start_k, result.n_clusters, m, seconds, per_epoch))
+            if result.history:
+                histories[names[key]] = result.history
+                save_history(result.history, out / f"history_{key}.json")
+            print(
+                f"done {names[key]}: {result.n_clusters} clusters, NMI {m['nmi']:.3f}, "
+                f"{seconds:.0f} s",
+                flush=True,
+            )
+        if histories:
+            plot_history(
+                histories, out / "curves.png", title=f"{args.n} x {args.dim}, {k} speakers"
+            )
+
+        print(f"\n## Clustering, {args.n} x {args.dim}, {k} true clusters, {args.views} views\n")
+        print("| method | K start | clusters found | NMI | ACC | AMI | ARI | total s | s/epoch |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, start_k, found, m, seconds, per_epoch in rows:
+            epoch_cell = f"{per_epoch:.1f}" if per_epoch is not None else "-"
+            print(
+                f"| {name} | {start_k} | {found} | {m['nmi']:.3f} | {m['acc']:.3f} | "
+                f"{m['ami']:.3f} | {m['ari']:.3f} | {seconds:.0f} | {epoch_cell} |"
+            )
+
+    if args.metrics_scale:
+        print("\n## Metrics suite, 1,000,000 points x 10,000 clusters\n")
+        print("| metrics | seconds | peak traced memory (MiB) |")
+        print("|---|---:|---:|")
+        for name, seconds, peak in metrics_at_scale(dim=args.dim, seed=args.seed):
+            print(f"| {name} | {seconds:.1f} | {peak:.0f} |")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"\nProcess peak RSS: {rss:.0f} MiB (includes the 1M x {args.dim} float32 embeddings)"
+        )
+
+
+if __name__ == "__main__":
+    main()
