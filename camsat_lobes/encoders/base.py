@@ -1,0 +1,153 @@
+"""The interface every stage-1 encoder follows.
+
+A stage-1 encoder turns raw 16 kHz waveforms into fixed-size utterance embeddings
+that are later clustered into pseudo-speakers. All encoders (self-supervised ECAPA,
+i-vectors, pretrained SpeechBrain models) share one small interface so that a recipe
+can swap them with one line of hyperparameters:
+
+* ``encoder.fit(train_manifest, save_folder, augmentation_sets=None, run_opts=None)``
+  trains the encoder without labels, or loads it when ``save_folder`` already holds
+  a finished training; an interrupted training resumes from its checkpoints.
+* ``encoder.embed(wavs, wav_lens)`` returns a ``(batch, embedding_dim)`` tensor.
+* ``encoder.embedding_dim`` and ``encoder.sample_rate`` describe the output and the
+  expected input.
+"""
+
+import logging
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+class Encoder(torch.nn.Module):
+    """Base class of the stage-1 encoders.
+
+    Subclasses implement :meth:`fit`, :meth:`embed` and :attr:`embedding_dim`.
+    Training never reads speaker labels: ``fit`` only uses the waveform columns of
+    the manifest (``ID``, ``wav``, ``start``, ``stop``, ``duration``).
+
+    Arguments
+    ---------
+    sample_rate : int
+        Sampling rate (Hz) of the waveforms given to :meth:`embed`.
+
+    Example
+    -------
+    >>> class MeanEnergy(Encoder):
+    ...     embedding_dim = 1
+    ...     def embed(self, wavs, wav_lens=None):
+    ...         return wavs.pow(2).mean(dim=1, keepdim=True)
+    >>> MeanEnergy().embed(torch.ones(2, 100)).shape
+    torch.Size([2, 1])
+    """
+
+    def __init__(self, sample_rate=16000):
+        super().__init__()
+        self.sample_rate = int(sample_rate)
+
+    @property
+    def device(self):
+        """The device the encoder's tensors live on (``cpu`` when it has none).
+
+        Example
+        -------
+        >>> Encoder().device
+        device(type='cpu')
+        """
+        for tensor in self.state_dict().values():
+            return tensor.device
+        return torch.device("cpu")
+
+    def fit(self, train_manifest, save_folder, augmentation_sets=None, run_opts=None):
+        """Train the encoder on unlabelled audio (or load the finished training).
+
+        The default implementation has nothing to train and returns ``self``.
+
+        Arguments
+        ---------
+        train_manifest : str or pathlib.Path
+            CSV with one row per training utterance (``ID, duration, wav, start,
+            stop, ...``); label columns are ignored.
+        save_folder : str or pathlib.Path
+            Folder for checkpoints and trained parameters.
+        augmentation_sets : dict, optional
+            Paths of the offline augmentation CSVs (``noise_csv``, ``rir_csv``,
+            ``babble_csv``); ``None`` uses synthetic noise only.
+        run_opts : dict, optional
+            SpeechBrain run options (``device``, ``distributed_launch``, ...).
+
+        Returns
+        -------
+        Encoder
+            ``self``, trained.
+
+        Example
+        -------
+        >>> encoder = Encoder()
+        >>> encoder.fit("train_utts.csv", "save") is encoder
+        True
+        """
+        return self
+
+    @property
+    def embedding_dim(self):
+        """Size of the embeddings returned by :meth:`embed`."""
+        raise NotImplementedError
+
+    def embed(self, wavs, wav_lens=None):
+        """Embed a batch of waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms, shape ``(batch, time)``, at :attr:`sample_rate`.
+        wav_lens : torch.Tensor, optional
+            Relative lengths in ``(0, 1]`` (SpeechBrain convention); ``None`` means
+            every waveform fills the whole tensor.
+
+        Returns
+        -------
+        torch.Tensor
+            Embeddings, shape ``(batch, embedding_dim)``, on the encoder's device.
+        """
+        raise NotImplementedError
+
+    def forward(self, wavs, wav_lens=None):
+        """Embed, as :meth:`embed` does, so that the encoder can be used as a module.
+
+        Example
+        -------
+        >>> class Peak(Encoder):
+        ...     embedding_dim = 1
+        ...     def embed(self, wavs, wav_lens=None):
+        ...         return wavs.abs().amax(dim=1, keepdim=True)
+        >>> Peak()(torch.tensor([[0.5, -2.0]])).tolist()
+        [[2.0]]
+        """
+        return self.embed(wavs, wav_lens)
+
+
+def relative_lengths(wavs, wav_lens=None):
+    """Return relative lengths on the device of ``wavs`` (all ones when absent).
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        Batch of waveforms, shape ``(batch, time)``.
+    wav_lens : torch.Tensor, optional
+        Relative lengths.
+
+    Returns
+    -------
+    torch.Tensor
+        Relative lengths, shape ``(batch,)``.
+
+    Example
+    -------
+    >>> relative_lengths(torch.zeros(3, 10)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    if wav_lens is None:
+        return torch.ones(wavs.shape[0], device=wavs.device)
+    return wav_lens.to(wavs.device, torch.float32)
