@@ -1,0 +1,223 @@
+"""Training a speaker-embedding network on pseudo-labels (stage 3 of the chain).
+
+The network (ECAPA-TDNN by default) learns from segments whose class is the
+cluster of the utterance they were cut from. The class weights live in the margin
+loss (:mod:`camsat_lobes.margins`), so the loss is swapped by one line of
+hyperparameters and AdaFace can see the feature norms. Optional i-mix / l-mix
+regularisation (:mod:`camsat_lobes.mixup`) and margin warm-up come from the
+hyperparameters as well.
+"""
+
+import csv
+import logging
+
+import numpy as np
+import speechbrain as sb
+import torch
+from speechbrain.dataio.dataio import read_audio
+from speechbrain.dataio.dataset import DynamicItemDataset
+
+from camsat_lobes.distributed import DistributedBrain
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SpeakerBrain", "pseudo_label_datasets"]
+
+
+def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, seed=1234):
+    r"""Build the training and validation sets of segments labelled by their utterance's cluster.
+
+    Arguments
+    ---------
+    segments_csv : str or path
+        Segment manifest (``train.csv`` from :func:`camsat_lobes.prepare.prepare_voxceleb`)
+        with columns ID, duration, wav, start, stop, utt_id.
+    pseudo_labels_csv : str or path
+        ``pseudo_labels.csv`` with columns ID (utterance) and cluster.
+    valid_fraction : float
+        Fraction of utterances held out (all their segments) to watch the
+        pseudo-label classification error.
+    seed : int
+        Seed of the held-out draw.
+
+    Returns
+    -------
+    train_data : DynamicItemDataset
+    valid_data : DynamicItemDataset
+        Items ``id``, ``sig`` (the segment's waveform) and ``label`` (a long tensor).
+    n_classes : int
+        Number of classes: the largest cluster index plus one.
+
+    Example
+    -------
+    >>> import tempfile, pathlib, soundfile
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> soundfile.write(tmp / "a.wav", np.zeros(32000, dtype="float32"), 16000)
+    >>> _ = (tmp / "seg.csv").write_text(
+    ...     "ID,duration,wav,start,stop,spk_id,utt_id\n"
+    ...     f"u1_0_16000,1.0,{tmp / 'a.wav'},0,16000,s1,u1\n"
+    ...     f"u2_0_16000,1.0,{tmp / 'a.wav'},16000,32000,s2,u2\n")
+    >>> _ = (tmp / "labels.csv").write_text("ID,cluster\nu1,0\nu2,3\n")
+    >>> train, valid, n = pseudo_label_datasets(tmp / "seg.csv", tmp / "labels.csv", 0.0)
+    >>> n, len(train), train[0]["label"].item(), train[0]["sig"].shape
+    (4, 2, 0, torch.Size([16000]))
+    """
+    with open(pseudo_labels_csv, newline="") as f:
+        cluster_of = {row["ID"]: int(row["cluster"]) for row in csv.DictReader(f)}
+    if not cluster_of:
+        raise ValueError(f"{pseudo_labels_csv} holds no pseudo-labels")
+    data = DynamicItemDataset.from_csv(str(segments_csv))
+    missing = sorted({data.data[key]["utt_id"] for key in data.data_ids} - cluster_of.keys())
+    if missing:
+        raise ValueError(
+            f"{len(missing)} utterances of {segments_csv} have no pseudo-label in "
+            f"{pseudo_labels_csv} (first: {missing[0]}); re-run the clustering stage"
+        )
+
+    @sb.utils.data_pipeline.takes("wav", "start", "stop")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav, start, stop):
+        return read_audio({"file": wav, "start": int(start), "stop": int(stop)})
+
+    @sb.utils.data_pipeline.takes("utt_id")
+    @sb.utils.data_pipeline.provides("label")
+    def label_pipeline(utt_id):
+        return torch.LongTensor([cluster_of[utt_id]])
+
+    sb.dataio.dataset.add_dynamic_item([data], audio_pipeline)
+    sb.dataio.dataset.add_dynamic_item([data], label_pipeline)
+    sb.dataio.dataset.set_output_keys([data], ["id", "sig", "label"])
+
+    utterances = sorted({data.data[key]["utt_id"] for key in data.data_ids})
+    rng = np.random.default_rng(seed)
+    n_valid = int(round(valid_fraction * len(utterances)))
+    held_out = (
+        set(rng.choice(utterances, size=n_valid, replace=False).tolist()) if n_valid else set()
+    )
+    train_data = data.filtered_sorted(key_test={"utt_id": lambda u: u not in held_out})
+    valid_data = data.filtered_sorted(key_test={"utt_id": lambda u: u in held_out})
+    return train_data, valid_data, max(cluster_of.values()) + 1
+
+
+class SpeakerBrain(DistributedBrain):
+    """Speaker-embedding network trained on (pseudo-)labels with a margin loss.
+
+    Modules: ``compute_features`` (e.g. Fbank), ``mean_var_norm``,
+    ``embedding_model`` and ``speaker_loss`` (a :mod:`camsat_lobes.margins` loss
+    that owns the class weights). Optional hyperparameters: ``wav_augment``
+    (a SpeechBrain ``Augmenter``), ``mixup`` (an i-mix or l-mix component of
+    :mod:`camsat_lobes.mixup`), ``lr_annealing`` and ``epoch_counter``.
+
+    Once trained it is also an embedding extractor: :meth:`embed` maps a batch of
+    waveforms to embeddings, so it can serve as the encoder of the next round.
+
+    Example
+    -------
+    >>> from speechbrain.lobes.features import Fbank
+    >>> from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+    >>> from camsat_lobes.margins import AAMSoftmax
+    >>> modules = {
+    ...     "compute_features": Fbank(n_mels=20),
+    ...     "mean_var_norm": sb.processing.features.InputNormalization(norm_type="sentence"),
+    ...     "embedding_model": ECAPA_TDNN(20, channels=[16, 16, 16, 16, 48], lin_neurons=8),
+    ...     "speaker_loss": AAMSoftmax(embedding_dim=8, n_classes=3),
+    ... }
+    >>> brain = SpeakerBrain(modules, torch.optim.Adam)
+    >>> brain.embed(torch.randn(2, 16000), torch.ones(2)).shape
+    torch.Size([2, 8])
+    """
+
+    sample_rate = 16000
+
+    @property
+    def speaker_loss(self):
+        """The margin loss itself (unwrapped when DDP wraps it)."""
+        loss = self.modules.speaker_loss
+        return getattr(loss, "module", loss)
+
+    @property
+    def embedding_dim(self):
+        """Size of the embeddings the network produces."""
+        return self.speaker_loss.embedding_dim
+
+    def _features(self, wavs, lens):
+        feats = self.modules.compute_features(wavs)
+        return self.modules.mean_var_norm(feats, lens)
+
+    @torch.no_grad()
+    def embed(self, wavs, wav_lens):
+        """Embed a batch of waveforms (eval mode, no augmentation).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            (B, T) waveforms at 16 kHz.
+        wav_lens : torch.Tensor
+            (B,) relative lengths in (0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            (B, D) embeddings.
+        """
+        self.modules.eval()
+        wavs, wav_lens = wavs.to(self.device), wav_lens.to(self.device)
+        emb = self.modules.embedding_model(self._features(wavs, wav_lens), wav_lens)
+        return emb.squeeze(1)
+
+    def compute_forward(self, batch, stage):
+        """Augment (training only), compute features, mix if asked, embed."""
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        labels = batch.label.data.squeeze(-1)
+        augment = getattr(self.hparams, "wav_augment", None)
+        if stage == sb.Stage.TRAIN and augment is not None:
+            wavs, lens = augment(wavs, lens)
+            labels = augment.replicate_labels(labels)
+        feats = self._features(wavs, lens)
+        mixup = getattr(self.hparams, "mixup", None)
+        if stage == sb.Stage.TRAIN and mixup is not None:
+            embeddings, mixed = mixup.forward_mixed(
+                self.modules.embedding_model, feats, lens, labels
+            )
+            return embeddings, mixed
+        return self.modules.embedding_model(feats, lens), labels
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Margin loss on the (possibly mixed) targets; track the classification error."""
+        embeddings, targets = predictions
+        if stage == sb.Stage.TRAIN and getattr(self.hparams, "mixup", None) is not None:
+            return targets.loss(self.modules.speaker_loss, embeddings)
+        loss = self.modules.speaker_loss(embeddings, targets)
+        if stage != sb.Stage.TRAIN:
+            predicted = self.speaker_loss.scores(embeddings).argmax(dim=-1)
+            self.errors.append((predicted != targets).float().mean().item())
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        """Set the margin warm-up for this epoch and reset the error tracker."""
+        self.errors = []
+        if stage == sb.Stage.TRAIN and epoch is not None:
+            self.speaker_loss.set_epoch(epoch)
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log the epoch, anneal the learning rate and checkpoint after validation."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, "error": float(np.mean(self.errors)) if self.errors else 0.0}
+        if stage == sb.Stage.VALID:
+            annealing = getattr(self.hparams, "lr_annealing", None)
+            lr = self.optimizer.param_groups[0]["lr"]
+            if annealing is not None:
+                _, lr = annealing(epoch)
+                sb.nnet.schedulers.update_learning_rate(self.optimizer, lr)
+            train_logger = getattr(self.hparams, "train_logger", None)
+            if train_logger is not None:
+                train_logger.log_stats(
+                    stats_meta={"epoch": epoch, "lr": lr},
+                    train_stats={"loss": self.train_loss},
+                    valid_stats=stats,
+                )
+            if self.checkpointer is not None:
+                self.checkpointer.save_and_keep_only(meta=stats, min_keys=["loss"])

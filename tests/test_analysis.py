@@ -1,0 +1,63 @@
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from camsat_lobes.analysis import (
+    DEFAULT_GROUPS,
+    correlation_table,
+    plot_correlation_heatmap,
+    write_correlation_csv,
+)
+
+
+def make_records(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(n):
+        acc = rng.uniform(0.2, 0.95)
+        records.append(
+            {
+                "acc": acc,
+                "nmi": acc + rng.normal(0, 0.01),
+                "n_clusters": rng.integers(10, 50),
+                "EER": 20 - 15 * acc + rng.normal(0, 0.5),
+                "family": "deep" if i % 2 else "classical",
+                "embedding_norm": "l2" if i % 3 else "std",
+            }
+        )
+    return records
+
+
+def test_correlations_match_numpy_inside_each_group():
+    records = make_records()
+    table = correlation_table(records, ["acc", "nmi", "n_clusters"])
+    assert table["groups"] == list(DEFAULT_GROUPS)
+    deep = [r for r in records if r["family"] == "deep"]
+    expected = np.corrcoef([r["acc"] for r in deep], [r["EER"] for r in deep])[0, 1]
+    assert table["r"][0, table["groups"].index("deep")] == pytest.approx(expected)
+    assert table["n"][0] == len(records)
+    # ACC drives the EER down in these records: strong negative correlation overall.
+    assert table["r"][0, 0] < -0.9
+
+
+def test_small_or_constant_groups_give_nan():
+    records = make_records(4)
+    for r in records:
+        r["family"] = "deep"
+    table = correlation_table(records, ["acc"], groups={"classical": DEFAULT_GROUPS["classical"]})
+    assert math.isnan(table["r"][0, 0]) and table["n"] == [0]
+    constant = [{"acc": 0.5, "EER": float(i)} for i in range(5)]
+    table = correlation_table(constant, ["acc"], groups={"all": DEFAULT_GROUPS["all"]})
+    assert math.isnan(table["r"][0, 0])
+
+
+def test_csv_and_heatmap_are_written(tmp_path):
+    table = correlation_table(make_records(), ["acc", "nmi"])
+    write_correlation_csv(table, tmp_path / "r.csv")
+    rows = list(csv.reader(open(tmp_path / "r.csv")))
+    assert rows[0][0] == "metric" and [r[0] for r in rows[1:]] == ["acc", "nmi"]
+    assert len(rows[1]) == 1 + len(DEFAULT_GROUPS)
+    plot_correlation_heatmap(table, tmp_path / "heatmap.png")
+    assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
