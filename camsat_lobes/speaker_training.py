@@ -91,6 +91,8 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
     utterances = sorted({data.data[key]["utt_id"] for key in data.data_ids})
     rng = np.random.default_rng(seed)
     n_valid = int(round(valid_fraction * len(utterances)))
+    if valid_fraction > 0 and len(utterances) > 1:
+        n_valid = min(max(n_valid, 1), len(utterances) - 1)  # keep both sets non-empty
     held_out = (
         set(rng.choice(utterances, size=n_valid, replace=False).tolist()) if n_valid else set()
     )

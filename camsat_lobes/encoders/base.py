@@ -92,8 +92,20 @@ class Encoder(torch.nn.Module):
 
     @property
     def embedding_dim(self):
-        """Size of the embeddings returned by :meth:`embed`."""
-        raise NotImplementedError
+        """Size of the embeddings returned by :meth:`embed` (found once, by embedding silence).
+
+        Example
+        -------
+        >>> class Halves(Encoder):
+        ...     def embed(self, wavs, wav_lens=None):
+        ...         return wavs.reshape(wavs.shape[0], 2, -1).mean(dim=2)
+        >>> Halves().embedding_dim
+        2
+        """
+        if getattr(self, "_probed_dim", None) is None:
+            probe = torch.zeros(2, self.sample_rate, device=self.device)
+            self._probed_dim = int(self.embed(probe).shape[1])
+        return self._probed_dim
 
     def embed(self, wavs, wav_lens=None):
         """Embed a batch of waveforms.

@@ -50,7 +50,6 @@ class PretrainedEncoder(Encoder):
         self.hparams_file = hparams_file
         self.savedir = pathlib.Path(savedir) if savedir is not None else self.source
         self.model = None
-        self._embedding_dim = None
 
     def check_folder(self):
         """Raise a clear error when the folder lacks a file the model needs.
@@ -148,14 +147,6 @@ class PretrainedEncoder(Encoder):
         if self.model is None:
             return torch.device("cpu")
         return torch.device(self.model.device)
-
-    @property
-    def embedding_dim(self):
-        """Embedding size (found by embedding one second of silence once)."""
-        if self._embedding_dim is None:
-            probe = torch.zeros(1, self.sample_rate)
-            self._embedding_dim = int(self.embed(probe).shape[1])
-        return self._embedding_dim
 
     @torch.no_grad()
     def embed(self, wavs, wav_lens=None):

@@ -652,7 +652,6 @@ class SSLEncoder(Encoder):
         self.augmentation = dict(augmentation or {})
         self.num_workers = num_workers
         self.ckpt_interval_minutes = ckpt_interval_minutes
-        self._embedding_dim = None
 
     # -- pieces the subclasses fill in
 
@@ -789,14 +788,6 @@ class SSLEncoder(Encoder):
             )
         self.eval()
         return self
-
-    @property
-    def embedding_dim(self):
-        """Embedding size (found by embedding one second of silence once)."""
-        if self._embedding_dim is None:
-            probe = torch.zeros(2, self.sample_rate, device=self.device)
-            self._embedding_dim = int(self.embed(probe).shape[1])
-        return self._embedding_dim
 
     @torch.no_grad()
     def embed(self, wavs, wav_lens=None):

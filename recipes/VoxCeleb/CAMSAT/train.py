@@ -32,6 +32,7 @@ import copy
 import csv
 import json
 import logging
+import re
 import shutil
 import sys
 import time
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import speechbrain as sb
 import torch
+import yaml
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
@@ -122,6 +124,11 @@ class Chain:
 
         def work():
             data_folder = self.hparams["data_folder"]
+            if data_folder is None and self.hparams["minivox_preset"] is None:
+                raise ValueError(
+                    "no data: set --data_folder=/path/to/voxceleb (a VoxCeleb-layout folder of "
+                    "wav files with trials.txt), or --minivox_preset=default for MiniVox"
+                )
             if data_folder is None:
                 preset = getattr(MiniVoxConfig, self.hparams["minivox_preset"])
                 data_folder = generate_minivox(preset(), root=self.hparams["minivox_root"])
@@ -362,12 +369,41 @@ def run(chain, first_stage, last_stage):
         chain.report()
 
 
+def load_hparams(hparams_file, overrides=None):
+    """Load the recipe's hyperparameters, following a variant file to its base.
+
+    A variant (e.g. ``camsat_voxceleb2.yaml``) is a plain YAML file whose
+    ``base_hparams`` names the file it modifies and whose other keys override
+    that file's values; command-line overrides win over both.
+
+    Arguments
+    ---------
+    hparams_file : str or path
+        A recipe yaml or a variant of one.
+    overrides : str or dict, optional
+        Overrides in YAML (as ``sb.parse_arguments`` returns them) or a dict.
+
+    Returns
+    -------
+    dict
+        The loaded hyperparameters.
+    """
+    if isinstance(overrides, str) or overrides is None:
+        overrides = yaml.safe_load(overrides or "") or {}
+    path = Path(hparams_file)
+    if re.search(r"^base_hparams:", path.read_text(), flags=re.M):
+        variant = yaml.safe_load(path.read_text())
+        path = path.parent / variant.pop("base_hparams")
+        overrides = {**variant, **overrides}
+    with open(path) as fin:
+        return load_hyperpyyaml(fin, overrides)
+
+
 def main(argv):
     """Parse the command line, load the hyperparameters and run the chain."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file) as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+    hparams = load_hparams(hparams_file, overrides)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
