@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+import yaml
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.lobes.models.ResNet import ResNet
@@ -203,6 +204,10 @@ def test_dino_trains_resumes_and_loads(corpus, tmp_path):
     student = torch.cat([p.flatten() for p in first.embedding_model.parameters()])
     teacher = torch.cat([p.flatten() for p in first.teacher_model.parameters()])
     assert not torch.equal(student, teacher)
+    # An end-of-epoch checkpoint records no pending steps, so the learning-rate and
+    # momentum schedules continue where they stopped after a resume.
+    (checkpoint,) = (save / "save").glob("CKPT*")
+    assert yaml.safe_load((checkpoint / "brain.ckpt").read_text())["step"] == 0
 
     resumed = make(2).fit(manifest, save, augmentation_sets=sets, run_opts=RUN_OPTS)
     assert len((save / "train_log.txt").read_text().splitlines()) == 2  # one more epoch only

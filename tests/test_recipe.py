@@ -127,6 +127,12 @@ def test_end_to_end_writes_every_stage(tiny_run):
     for name in ("results.md", "results.csv", "report.json", "clustering_curves_round1.png"):
         assert (report / name).stat().st_size > 0, name
     assert "| 1 | camsat |" in (report / "results.md").read_text()
+    # Round 2 re-extracts with round 1's CAMSAT network, clusters and trains again.
+    round2 = out / "round2"
+    assert (round2 / "embeddings" / "train" / "embeddings.npy").exists()
+    assert "| 2 | camsat |" in (report / "results.md").read_text()
+    for system in systems:
+        assert (round2 / "systems" / system / "verification.json").exists(), system
 
 
 def test_rerun_skips_finished_stages(tiny_run):

@@ -242,8 +242,15 @@ def compare_encoders(
     scoring = (test_rows, trial_rows, train_rows)
     mfcc_train = _mfcc_embeddings(train_rows)
     mfcc_test = _mfcc_embeddings(test_rows)
+    # Standardised with the training statistics, as camsat_lobes.mfcc_baseline scores them.
+    mean, std = mfcc_train.mean(axis=0), mfcc_train.std(axis=0) + 1e-8
+    mfcc_train, mfcc_test = (mfcc_train - mean) / std, (mfcc_test - mean) / std
     rows = [
-        {"encoder": "MFCC mean+std", "dim": mfcc_train.shape[1], "train_seconds": 0.0}
+        {
+            "encoder": "MFCC mean+std (standardised)",
+            "dim": mfcc_train.shape[1],
+            "train_seconds": 0.0,
+        }
         | evaluate_embeddings(mfcc_train, mfcc_test, *scoring, seed=seed)
     ]
     for name in encoders:

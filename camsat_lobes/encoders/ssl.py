@@ -438,6 +438,9 @@ class SSLBrain(DistributedBrain):
         self.hparams.train_logger.log_stats(
             stats_meta={"epoch": epoch, "lr": lr}, train_stats={"loss": stage_loss}
         )
+        # The epoch is complete: SpeechBrain would save its last step count and, on
+        # resuming, count the next epoch's steps from there (pushing the schedules ahead).
+        self.step = 0
         self.checkpointer.save_and_keep_only(meta={"loss": stage_loss, "epoch": epoch})
 
 

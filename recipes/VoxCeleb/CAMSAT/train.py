@@ -343,6 +343,7 @@ class Chain:
 
     def report(self):
         """Write the results table, the JSON report and the plots."""
+
         def work():
             reporting.write_report(self.out, self.out / "report")
 
