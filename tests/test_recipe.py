@@ -173,8 +173,10 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_run, tmp_path):
         "--last_stage=train",
         "--speaker_epochs=3",
         "--true_labels_reference=False",
+        "--rounds=1",
     )
-    # The first system trained is the k-means reference: kill it after its first epoch.
+    # The first system trained is the k-means reference: kill it once its first
+    # checkpoint is complete.
     speaker = run / "round1" / "systems" / "kmeans_true_k" / "speaker"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
@@ -187,7 +189,11 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_run, tmp_path):
         text=True,
     )
     deadline = time.time() + 600
-    while not list(speaker.glob("CKPT*")) and process.poll() is None and time.time() < deadline:
+    while (
+        not list(speaker.glob("CKPT*/COMPLETE"))
+        and process.poll() is None
+        and time.time() < deadline
+    ):
         time.sleep(0.2)
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
@@ -210,6 +216,7 @@ def test_torchrun_two_processes_matches_single_process_checkpoint(tiny_run, tmp_
     row, out = tiny_run
     run = copy_until_clustering(out, tmp_path / "ddp")
     flags = ["--first_stage=train", "--last_stage=train", "--true_labels_reference=False"]
+    flags.append("--rounds=1")
     flags.append("--distributed_backend=gloo")
     command = recipe_command(row, run, "unused", *flags)
     torchrun = [

@@ -22,11 +22,11 @@ import random
 import torch
 from speechbrain.lobes.features import MFCC
 from speechbrain.processing.features import spectral_magnitude
-from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.epoch_loop import EpochCounter
 from tqdm import tqdm
 
+from camsat_lobes.checkpoints import CompleteCheckpointer
 from camsat_lobes.encoders.base import Encoder, relative_lengths
 from camsat_lobes.encoders.data import read_audio_columns, waveform_batches
 
@@ -591,7 +591,7 @@ class IVectorEncoder(Encoder):
         return self
 
     def _checkpointer(self, save_folder, counter):
-        return Checkpointer(
+        return CompleteCheckpointer(
             save_folder / "save", recoverables={"ubm": self.ubm, "tv": self.tv, "counter": counter}
         )
 

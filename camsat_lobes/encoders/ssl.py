@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataset import DynamicItemDataset
-from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain.utils.data_pipeline import provides, takes
 from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 
+from camsat_lobes.checkpoints import CompleteCheckpointer
 from camsat_lobes.distributed import DistributedBrain
 from camsat_lobes.encoders.augmentation import augment_independently, build_augmenter
 from camsat_lobes.encoders.base import Encoder, relative_lengths
@@ -742,7 +742,7 @@ class SSLEncoder(Encoder):
             opt_class=optimizer,
             hparams=hparams,
             run_opts=options,
-            checkpointer=Checkpointer(save_folder / "save", recoverables=recoverables),
+            checkpointer=CompleteCheckpointer(save_folder / "save", recoverables=recoverables),
         )
 
     def fit(self, train_manifest, save_folder, augmentation_sets=None, run_opts=None):

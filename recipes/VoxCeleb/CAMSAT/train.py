@@ -47,6 +47,7 @@ from speechbrain.utils.distributed import run_on_main
 
 from camsat_lobes import report as reporting
 from camsat_lobes.augment_sets import build_augmentation_sets
+from camsat_lobes.checkpoints import CompleteCheckpointer
 from camsat_lobes.clustering import clustering_metrics, write_pseudo_labels
 from camsat_lobes.extract import extract_embeddings, normalize_embeddings
 from camsat_lobes.minivox import MiniVoxConfig, generate_minivox
@@ -250,10 +251,10 @@ class Chain:
                 embedding_dim=hp["speaker_network"]["emb_dim"], n_classes=n_classes
             ),
         }
+        if hp["init_from_stage1"] and not load:
+            self.start_from_stage1(modules["embedding_model"])
         counter = hp["epoch_counter"]()
-        checkpointer = sb.utils.checkpoints.Checkpointer(
-            folder, recoverables={**modules, "counter": counter}
-        )
+        checkpointer = CompleteCheckpointer(folder, recoverables={**modules, "counter": counter})
         brain = SpeakerBrain(
             modules=modules,
             opt_class=hp["opt_class"],
@@ -270,6 +271,23 @@ class Chain:
         if load:
             checkpointer.recover_if_possible(min_key="loss")
         return brain
+
+    def start_from_stage1(self, network):
+        """Copy the stage-1 encoder's weights into ``network`` when both have the same shape.
+
+        A checkpoint of the speaker-training stage, when one exists, overrides them.
+        """
+        source = getattr(self.encoder(1), "embedding_model", None)
+        target = network.state_dict()
+        if source is None or {k: v.shape for k, v in source.state_dict().items()} != {
+            k: v.shape for k, v in target.items()
+        }:
+            logger.warning(
+                "init_from_stage1: the stage-1 encoder differs from the speaker network; "
+                "training the speaker network from scratch"
+            )
+            return
+        network.load_state_dict(source.state_dict())
 
     def train(self, round_index):
         """Train a speaker network on the pseudo-labels of every system."""
