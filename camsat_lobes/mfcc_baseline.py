@@ -152,9 +152,8 @@ def separability_report(
         logger.warning("No training utterances: centring with the test embeddings instead")
         train = test
 
-    embed = MfccStatistics(n_mfcc=n_mfcc)
-    test_embeddings = _embed_rows(embed, test, "Embedding test utterances")
-    train_embeddings = _embed_rows(embed, train, "Embedding training utterances")
+    test_embeddings = mfcc_embeddings(test, n_mfcc, "Embedding test utterances")
+    train_embeddings = mfcc_embeddings(train, n_mfcc, "Embedding training utterances")
     mean, std = train_embeddings.mean(axis=0), train_embeddings.std(axis=0) + 1e-8
 
     index = {row["ID"]: position for position, row in enumerate(test)}
@@ -271,8 +270,34 @@ def main(argv=None):
     return report
 
 
-def _embed_rows(embed, rows, description):
-    """Embed manifest rows one by one, on one thread (many small ops: threads only contend)."""
+def mfcc_embeddings(rows, n_mfcc=24, description="Embedding utterances"):
+    """Embed manifest rows with :class:`MfccStatistics`, one by one, on one thread.
+
+    Many small operations: more threads only contend.
+
+    Arguments
+    ---------
+    rows : list of dict
+        Manifest rows with ``wav``, ``start`` and ``stop``.
+    n_mfcc : int
+        Number of cepstral coefficients.
+    description : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(rows), 2 * n_mfcc)`` float64 embeddings.
+
+    Example
+    -------
+    >>> import tempfile, soundfile
+    >>> path = tempfile.mkdtemp() + "/a.wav"
+    >>> soundfile.write(path, np.random.default_rng(0).normal(size=16000) * 0.1, 16000)
+    >>> mfcc_embeddings([{"wav": path, "start": 0, "stop": 16000}], n_mfcc=13).shape
+    (1, 26)
+    """
+    embed = MfccStatistics(n_mfcc=n_mfcc)
     embeddings, threads = [], torch.get_num_threads()
     torch.set_num_threads(1)
     try:

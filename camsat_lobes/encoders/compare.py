@@ -33,9 +33,8 @@ from hyperpyyaml import load_hyperpyyaml
 from camsat_lobes.augment_sets import build_augmentation_sets
 from camsat_lobes.clustering.baselines import KMeansClusterer
 from camsat_lobes.clustering.metrics import clustering_metrics
-from camsat_lobes.encoders.data import load_segment
 from camsat_lobes.extract import extract_embeddings, load_embeddings
-from camsat_lobes.mfcc_baseline import MfccStatistics
+from camsat_lobes.mfcc_baseline import mfcc_embeddings
 from camsat_lobes.prepare import prepare_voxceleb
 from camsat_lobes.verification import compute_eer, compute_min_dcf, cosine_score
 
@@ -240,8 +239,8 @@ def compare_encoders(
         save_folder / "augment", babble_sources=[row["wav"] for row in train_rows]
     )
     scoring = (test_rows, trial_rows, train_rows)
-    mfcc_train = _mfcc_embeddings(train_rows)
-    mfcc_test = _mfcc_embeddings(test_rows)
+    mfcc_train = mfcc_embeddings(train_rows, description="MFCC of training utterances")
+    mfcc_test = mfcc_embeddings(test_rows, description="MFCC of test utterances")
     # Standardised with the training statistics, as camsat_lobes.mfcc_baseline scores them.
     mean, std = mfcc_train.mean(axis=0), mfcc_train.std(axis=0) + 1e-8
     mfcc_train, mfcc_test = (mfcc_train - mean) / std, (mfcc_test - mean) / std
@@ -363,16 +362,6 @@ def _timed_fit(encoder, manifest, folder, sets, run_opts):
     folder.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"seconds": total}))
     return total
-
-
-def _mfcc_embeddings(rows):
-    embed = MfccStatistics()
-    return np.stack(
-        [
-            embed(load_segment(row["wav"], int(row["start"]), int(row["stop"]))).numpy()
-            for row in rows
-        ]
-    ).astype(np.float64)
 
 
 def _digest(changes):

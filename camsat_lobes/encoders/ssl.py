@@ -32,6 +32,7 @@ from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 
 from camsat_lobes.checkpoints import CompleteCheckpointer
+from camsat_lobes.clustering.losses import contrastive_loss
 from camsat_lobes.distributed import DistributedBrain
 from camsat_lobes.encoders.augmentation import augment_independently, build_augmenter
 from camsat_lobes.encoders.base import Encoder, relative_lengths
@@ -321,12 +322,9 @@ def nt_xent(anchors, positives, temperature=0.1):
     >>> bool(nt_xent(z, z) < nt_xent(z, torch.randn(6, 4)))
     True
     """
-    z = F.normalize(torch.cat([anchors, positives]), dim=-1)
-    n = anchors.shape[0]
-    sims = z @ z.t() / temperature
-    sims = sims.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(sims, targets)
+    # The two-view case of the supervised contrastive loss, each pair its own class.
+    pairs = torch.stack([anchors, positives], dim=1)
+    return contrastive_loss(pairs, torch.arange(len(pairs), device=pairs.device), temperature)
 
 
 # --------------------------------------------------------------------------- brains
