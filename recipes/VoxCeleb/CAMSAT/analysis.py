@@ -30,6 +30,7 @@ from camsat_lobes.analysis import correlation_table, plot_correlation_heatmap, w
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import Chain, run  # noqa: E402
+from train import load_hparams as load_chain_hparams  # noqa: E402
 
 FRAGMENTS = Path(__file__).resolve().parents[3] / "hparams"
 DEEP_METHODS = ("imsat", "camsat")
@@ -96,8 +97,7 @@ def load_hparams(study_file, overrides):
         study = load_hyperpyyaml(f, study_overrides)
     chain_overrides = {k: v for k, v in overrides.items() if k not in keys}
     chain_overrides.update(output_folder=study["output_folder"], true_labels_reference=False)
-    with open(Path(study_file).parent / study["base_hparams"]) as f:
-        hparams = load_hyperpyyaml(f, chain_overrides)
+    hparams = load_chain_hparams(Path(study_file).parent / study["base_hparams"], chain_overrides)
     return study, hparams
 
 
