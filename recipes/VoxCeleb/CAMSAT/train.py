@@ -81,6 +81,7 @@ class Chain:
         self.run_opts = run_opts
         self.out = Path(hparams["output_folder"])
         self.data = Path(hparams["save_folder"]) / "data"
+        self.stage1_ready = False  # the stage-1 encoder is trained or loaded
 
     # ------------------------------------------------------------------ helpers
     def once(self, folder, name, work):
@@ -156,6 +157,8 @@ class Chain:
         """Return the encoder of a round: stage 1 first, then the previous round's network."""
         if round_index == 1:
             encoder = self.hparams["encoder"]["encoder"]
+            if self.stage1_ready:
+                return encoder
             folder = self.round_folder(1) / "encoder"
             fit = lambda: encoder.fit(  # noqa: E731
                 self.data / "train_utts.csv",
@@ -165,6 +168,7 @@ class Chain:
             )
             if not self.once(folder, "encoder", fit):
                 fit()  # a finished training: fit only loads it
+            self.stage1_ready = True
             return encoder
         return self.speaker_brain(round_index - 1, self.hparams["main_system"], load=True)
 
