@@ -7,7 +7,7 @@ preset        train speakers   test speakers   sessions x utterances  spoken len
 ============  ===============  ==============  =====================  ==================
 ``tiny()``    2                2               2 x 2                  1.0 - 1.6
 ``small()``   6                3               2 x 2                  1.2 - 2.0
-default       120              24              2-3 x 2 (test 3 x 3)   1.8 - 3.4
+default       120              24              2-3 x 2 (test 3 x 2)   1.6 - 3.0
 ============  ===============  ==============  =====================  ==================
 
 ``tiny()`` keeps two *test* speakers (besides its two training speakers) because a
@@ -99,8 +99,8 @@ class MiniVoxConfig:
     train_sessions: tuple[int, int] = (2, 3)
     test_sessions: tuple[int, int] = (3, 3)
     train_utterances: tuple[int, int] = (2, 2)
-    test_utterances: tuple[int, int] = (3, 3)
-    speech_duration: tuple[float, float] = (1.8, 3.4)
+    test_utterances: tuple[int, int] = (2, 2)
+    speech_duration: tuple[float, float] = (1.6, 3.0)
     pad_duration: tuple[float, float] = (0.1, 0.25)
     speed_range: tuple[float, float] = (0.85, 1.15)
     dirichlet_alpha: float = 0.3

@@ -225,7 +225,8 @@ def generate_minivox(config=None, root=None, num_workers=None):
     -----
     Workers are started with the ``spawn`` method (a clean interpreter each), so a
     script that calls this with several workers must do so under
-    ``if __name__ == "__main__":``. About 1.5 s of CPU per second of audio.
+    ``if __name__ == "__main__":``. About 0.9 s of CPU per second of audio, nearly
+    all of it in the TTS model.
 
     Example
     -------

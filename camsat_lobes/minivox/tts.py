@@ -79,6 +79,9 @@ class KokoroTTS:
     num_threads : int
         Intra-op threads of the session; keep 1 for reproducible output and run one
         session per process to use several cores.
+    profile_prefix : str, optional
+        Have onnxruntime time every operator; ``self.session.end_profiling()`` then
+        writes the JSON trace (``<profile_prefix>_<date>.json``) and returns its path.
 
     Example
     -------
@@ -89,10 +92,13 @@ class KokoroTTS:
     (dtype('float32'), 1)
     """
 
-    def __init__(self, num_threads=1):
+    def __init__(self, num_threads=1, profile_prefix=None):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
+        if profile_prefix is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(profile_prefix)
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL

@@ -1,0 +1,114 @@
+"""Where does MiniVox generation spend its time? A profile of the real renderer, by stage.
+
+Generates a small corpus with the default preset's settings but fewer speakers, in
+one process under ``cProfile``, into a temporary folder, and prints one table row per
+stage: the neural TTS, the English-to-phoneme step, the room simulation (once per
+session), the channel (reverberation, noise, microphone) and the resampling, with
+their share of the total and their CPU seconds per second of generated audio. The
+TTS model's own operators can be listed too (``--operators``; onnxruntime's
+profiler), which shows that its int8 convolutions dominate.
+
+Usage::
+
+    python bench/minivox_speed.py                      # 6 train + 2 test speakers
+    python bench/minivox_speed.py --train-speakers 12 --operators
+"""
+
+import argparse
+import collections
+import cProfile
+import json
+import pstats
+import tempfile
+import wave
+from pathlib import Path
+
+from camsat_lobes.minivox import MiniVoxConfig, channel, corpus, generate_minivox, phonemes, tts
+
+#: Stage name -> the function whose cumulative time is that stage.
+STAGES = {
+    "TTS (Kokoro-82M, onnxruntime)": tts.KokoroTTS.synthesize,
+    "text to phoneme tokens": phonemes.english_to_ipa,
+    "room impulse responses (per session)": channel.ChannelSimulator._room_impulse_response,
+    "channel: reverberation, noise, microphone": channel.ChannelSimulator.apply,
+    "resampling 24 -> 16 kHz": corpus._resample,
+}
+
+
+def _cumulative_seconds(stats, function):
+    code = function.__code__
+    for (filename, line, name), row in stats.stats.items():
+        if (filename, line, name) == (code.co_filename, code.co_firstlineno, code.co_name):
+            return row[3]
+    return 0.0
+
+
+def audio_seconds(root):
+    """Total duration of the wav files under ``root``."""
+    total = 0.0
+    for path in Path(root).glob("wav/*/*/*.wav"):
+        with wave.open(str(path), "rb") as handle:
+            total += handle.getnframes() / handle.getframerate()
+    return total
+
+
+def operator_table(num_runs=2, top=8):
+    """Rows (operator, seconds, share) of the TTS model on one sentence, from onnxruntime."""
+    with tempfile.TemporaryDirectory() as folder:
+        model = tts.KokoroTTS(profile_prefix=Path(folder) / "tts")
+        tokens = phonemes.ipa_to_tokens(
+            phonemes.english_to_ipa("The quick brown fox jumps over the lazy dog."),
+            tts.load_vocab(),
+        )
+        table = tts.load_style_packs()[1][0]
+        for _ in range(num_runs):
+            model.synthesize(tokens, table, speed=1.0)
+        events = json.loads(Path(model.session.end_profiling()).read_text())
+    per_operator = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            per_operator[event["args"]["op_name"]] += event["dur"] / 1e6
+    total = sum(per_operator.values())
+    return [(op, seconds, seconds / total) for op, seconds in per_operator.most_common(top)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train-speakers", type=int, default=6)
+    parser.add_argument("--test-speakers", type=int, default=2)
+    parser.add_argument("--operators", action="store_true", help="also profile the TTS operators")
+    args = parser.parse_args()
+
+    config = MiniVoxConfig(
+        num_train_speakers=args.train_speakers, num_test_speakers=args.test_speakers
+    )
+    tts.model_file()  # assemble the model outside the profile
+    profile = cProfile.Profile()
+    with tempfile.TemporaryDirectory() as folder:
+        profile.enable()
+        root = generate_minivox(config, Path(folder) / "minivox", num_workers=1)
+        profile.disable()
+        audio = audio_seconds(root)
+        utterances = len(list(root.glob("wav/*/*/*.wav")))
+    stats = pstats.Stats(profile)
+    total = stats.total_tt
+    print(f"{utterances} utterances, {audio:.1f} s of audio, {total:.1f} s in one process\n")
+    print("| stage | seconds | share | CPU s per audio s |")
+    print("|---|---:|---:|---:|")
+    accounted = 0.0
+    for name, function in STAGES.items():
+        seconds = _cumulative_seconds(stats, function)
+        accounted += seconds
+        print(f"| {name} | {seconds:.1f} | {seconds / total:.0%} | {seconds / audio:.3f} |")
+    rest = total - accounted
+    print(f"| everything else | {rest:.1f} | {rest / total:.0%} | {rest / audio:.3f} |")
+    print(f"| total | {total:.1f} | 100% | {total / audio:.3f} |")
+    if args.operators:
+        print("\n| TTS operator | seconds | share |")
+        print("|---|---:|---:|")
+        for op, seconds, share in operator_table():
+            print(f"| {op} | {seconds:.2f} | {share:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
