@@ -10,6 +10,10 @@ preset        train speakers   test speakers   sessions x utterances  spoken len
 default       120              24              2-3 x 2 (test 3 x 2)   1.6 - 3.0
 ============  ===============  ==============  =====================  ==================
 
+The default preset is sized to generate in under 15 minutes on 2 CPU cores; the TTS
+model takes nearly all of that time, so the amount of speech (utterances x spoken
+length) is what sets it (``bench/minivox_speed.py`` shows the split).
+
 ``tiny()`` keeps two *test* speakers (besides its two training speakers) because a
 trial list needs non-target pairs, which only exist between two test speakers.
 
