@@ -20,7 +20,6 @@ import cProfile
 import json
 import pstats
 import tempfile
-import wave
 from pathlib import Path
 
 from camsat_lobes.minivox import MiniVoxConfig, channel, corpus, generate_minivox, phonemes, tts
@@ -41,15 +40,6 @@ def _cumulative_seconds(stats, function):
         if (filename, line, name) == (code.co_filename, code.co_firstlineno, code.co_name):
             return row[3]
     return 0.0
-
-
-def audio_seconds(root):
-    """Total duration of the wav files under ``root``."""
-    total = 0.0
-    for path in Path(root).glob("wav/*/*/*.wav"):
-        with wave.open(str(path), "rb") as handle:
-            total += handle.getnframes() / handle.getframerate()
-    return total
 
 
 def operator_table(num_runs=2, top=8):
@@ -88,8 +78,8 @@ def main():
         profile.enable()
         root = generate_minivox(config, Path(folder) / "minivox", num_workers=1)
         profile.disable()
-        audio = audio_seconds(root)
-        utterances = len(list(root.glob("wav/*/*/*.wav")))
+        summary = json.loads((root / "metadata.json").read_text())["summary"]
+    audio, utterances = summary["hours"] * 3600, summary["utterances"]
     stats = pstats.Stats(profile)
     total = stats.total_tt
     print(f"{utterances} utterances, {audio:.1f} s of audio, {total:.1f} s in one process\n")
