@@ -18,6 +18,7 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 from camsat_lobes.distributed import DistributedBrain
+from camsat_lobes.encoders.base import embed_unpadded
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +78,13 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
     @sb.utils.data_pipeline.takes("wav", "start", "stop")
     @sb.utils.data_pipeline.provides("sig")
     def audio_pipeline(wav, start, stop):
+        """Load the segment's samples."""
         return read_audio({"file": wav, "start": int(start), "stop": int(stop)})
 
     @sb.utils.data_pipeline.takes("utt_id")
     @sb.utils.data_pipeline.provides("label")
     def label_pipeline(utt_id):
+        """Class of the segment: the cluster of its utterance."""
         return torch.LongTensor([cluster_of[utt_id]])
 
     sb.dataio.dataset.add_dynamic_item([data], audio_pipeline)
@@ -150,10 +153,14 @@ class SpeakerBrain(DistributedBrain):
     def embed(self, wavs, wav_lens):
         """Embed a batch of waveforms (eval mode, no augmentation).
 
+        Padding never reaches the network (see
+        :func:`~camsat_lobes.encoders.base.embed_unpadded`), so an utterance gets the
+        same embedding alone as in any batch.
+
         Arguments
         ---------
         wavs : torch.Tensor
-            (B, T) waveforms at 16 kHz.
+            (B, T) zero-padded waveforms at 16 kHz.
         wav_lens : torch.Tensor
             (B,) relative lengths in (0, 1].
 
@@ -161,9 +168,32 @@ class SpeakerBrain(DistributedBrain):
         -------
         torch.Tensor
             (B, D) embeddings.
+
+        Example
+        -------
+        >>> from speechbrain.lobes.features import Fbank
+        >>> from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+        >>> from camsat_lobes.margins import AAMSoftmax
+        >>> modules = {
+        ...     "compute_features": Fbank(n_mels=20),
+        ...     "mean_var_norm": sb.processing.features.InputNormalization(norm_type="sentence"),
+        ...     "embedding_model": ECAPA_TDNN(20, channels=[16, 16, 16, 16, 48], lin_neurons=8),
+        ...     "speaker_loss": AAMSoftmax(embedding_dim=8, n_classes=3),
+        ... }
+        >>> brain = SpeakerBrain(modules, torch.optim.Adam)
+        >>> wavs = torch.randn(2, 16000)
+        >>> wavs[1, 9000:] = 0.0
+        >>> batched = brain.embed(wavs, torch.tensor([1.0, 9000 / 16000]))
+        >>> alone = brain.embed(wavs[1:, :9000], torch.ones(1))
+        >>> torch.allclose(batched[1:], alone, atol=1e-5)
+        True
         """
         self.modules.eval()
-        wavs, wav_lens = wavs.to(self.device), wav_lens.to(self.device)
+        return embed_unpadded(self._embed_batch, wavs.to(self.device), wav_lens)
+
+    def _embed_batch(self, wavs, wav_lens):
+        """Compute features and embeddings of a batch taken as it is."""
+        wav_lens = wav_lens.to(self.device)
         emb = self.modules.embedding_model(self._features(wavs, wav_lens), wav_lens)
         return emb.squeeze(1)
 

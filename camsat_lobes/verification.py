@@ -6,14 +6,18 @@ costs one ``argsort``. The operating points are those of
 rejected when its score is ``<= u``. The EER is ``(FAR + FRR) / 2`` at the point
 where the two rates are closest, and the minimum detection cost is taken over the
 same points, so the values equal SpeechBrain's (tested) at a fraction of the cost.
+
+The metrics also take per-trial weights, one weighting (N,) or B of them at once
+(B, N): a trial then counts as many times as its weight, still with one sort. This
+is how :mod:`camsat_lobes.bootstrap` evaluates speaker resamples of a trial list.
 """
 
 import numpy as np
 
 __all__ = [
-    "adaptive_snorm",
     "compute_eer",
     "compute_min_dcf",
+    "eer_threshold",
     "cosine_score",
     "error_rates",
 ]
@@ -35,8 +39,116 @@ def _as_trial_arrays(scores, labels):
     return scores, labels
 
 
-def error_rates(scores, labels):
+def _as_weights(weights, n_trials):
+    """Check per-trial weights: ``None``, (N,) or (B, N), finite and non-negative."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim not in (1, 2) or weights.shape[-1] != n_trials:
+        raise ValueError(
+            f"weights of shape {weights.shape} for {n_trials} trials: give ({n_trials},) "
+            f"or (B, {n_trials})"
+        )
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("weights must be finite and non-negative")
+    return weights
+
+
+def _sort_trials(scores, labels):
+    """Sort a checked trial list once.
+
+    Returns, in ascending score order, the positions of the target trials and of the
+    non-target trials, the number of target and of non-target trials at or below
+    every distinct score, and the distinct scores (the M thresholds).
+    """
+    scores, labels = _as_trial_arrays(scores, labels)
+    order = np.argsort(scores, kind="stable")
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    return (
+        order[sorted_labels],
+        order[~sorted_labels],
+        np.cumsum(sorted_labels)[last_of_tie],
+        np.cumsum(~sorted_labels)[last_of_tie],
+        sorted_scores[last_of_tie],
+    )
+
+
+def _cumulative_weight(weights, positions, count_at_or_below):
+    """Weight of the first ``count_at_or_below`` trials of ``positions``, per threshold."""
+    selected = np.take(weights, positions, axis=-1)
+    cumulative = np.zeros(selected.shape[:-1] + (selected.shape[-1] + 1,))
+    np.cumsum(selected, axis=-1, out=cumulative[..., 1:])
+    return np.take(cumulative, count_at_or_below, axis=-1)
+
+
+def _rates(sorted_trials, weights=None):
+    """FRR and FAR at every threshold of a trial list sorted by :func:`_sort_trials`.
+
+    ``weights`` is ``None`` or checked (N,) or (B, N) weights in the original trial
+    order. Also returns ``reached``: whether any weight lies at or below each
+    threshold. The thresholds below the first weighted trial reject nothing (FRR 0,
+    FAR 1), an operating point that the unweighted list does not have, so the
+    metrics skip them. Rows with no target or no non-target weight get NaN rates.
+    Only target (non-target) weights are summed for the FRR (FAR): the sums equal
+    those of the full list with the other class weighted 0, exactly.
+    """
+    targets, nontargets, targets_at_or_below, nontargets_at_or_below, _ = sorted_trials
+    if weights is None:
+        frr = targets_at_or_below / targets.size
+        far = 1.0 - nontargets_at_or_below / nontargets.size
+        return frr, far, np.ones(frr.shape, dtype=bool)
+    target_weight = _cumulative_weight(weights, targets, targets_at_or_below)
+    nontarget_weight = _cumulative_weight(weights, nontargets, nontargets_at_or_below)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frr = target_weight / target_weight[..., -1:]
+        far = 1.0 - nontarget_weight / nontarget_weight[..., -1:]
+    return frr, far, (target_weight + nontarget_weight) > 0
+
+
+def _undefined(frr, far):
+    """Rows of rates without target or non-target weight (their last rates are NaN)."""
+    return np.isnan(frr[..., -1]) | np.isnan(far[..., -1])
+
+
+def _eer_from_rates(frr, far, reached):
+    """EER of each row of rates, over the thresholds in ``reached``; NaN for NaN rows."""
+    gap = np.where(reached, np.abs(far - frr), np.inf)
+    closest = np.expand_dims(np.argmin(gap, axis=-1), -1)
+    eer = (np.take_along_axis(far, closest, -1) + np.take_along_axis(frr, closest, -1)) / 2
+    return np.where(_undefined(frr, far), np.nan, eer[..., 0])
+
+
+def _min_dcf_from_rates(frr, far, reached, p_target, c_miss, c_fa, normalize):
+    """Minimum detection cost of each row of rates, over ``reached``; NaN for NaN rows."""
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target={p_target} must lie strictly between 0 and 1")
+    cost = c_miss * frr * p_target + c_fa * far * (1.0 - p_target)
+    min_cost = np.where(reached, cost, np.inf).min(axis=-1)
+    min_cost = np.where(_undefined(frr, far), np.nan, min_cost)
+    if normalize:
+        min_cost = min_cost / min(c_miss * p_target, c_fa * (1.0 - p_target))
+    return min_cost
+
+
+def _weighted_rates(scores, labels, weights):
+    sorted_trials = _sort_trials(scores, labels)
+    n_trials = sorted_trials[0].size + sorted_trials[1].size
+    frr, far, reached = _rates(sorted_trials, _as_weights(weights, n_trials))
+    return frr, far, reached, sorted_trials[-1]
+
+
+def _as_result(values):
+    """Turn a 0-d result into a plain float; a batch of B results stays an array."""
+    return float(values) if np.ndim(values) == 0 else values
+
+
+def error_rates(scores, labels, weights=None):
     """Return the false-rejection and false-acceptance rates at every distinct score.
+
+    With ``weights``, a trial counts as many times as its weight: integer weights
+    give exactly the rates of the list with every trial repeated that many times,
+    and a weight of 0 removes the trial (its score stays a threshold).
 
     Arguments
     ---------
@@ -44,36 +156,74 @@ def error_rates(scores, labels):
         One score per trial (higher means more likely the same speaker).
     labels : array_like
         One label per trial: 1 for a target trial, 0 for a non-target trial.
+    weights : array_like, optional
+        Non-negative weight of every trial, (N,), or (B, N) for B weightings at once.
+        ``None`` counts every trial once.
 
     Returns
     -------
     frr : numpy.ndarray
-        Fraction of target trials with a score ``<=`` each threshold.
+        Fraction of target trials (of target weight) with a score ``<=`` each
+        threshold: (M,), or (B, M) with (B, N) weights.
     far : numpy.ndarray
-        Fraction of non-target trials with a score ``>`` each threshold.
+        Fraction of non-target trials (of non-target weight) with a score ``>``
+        each threshold, shaped like ``frr``. A weighting whose target or non-target
+        weights sum to 0 gets NaN rates in its row.
     thresholds : numpy.ndarray
-        The distinct scores, ascending.
+        The M distinct scores, ascending.
 
     Example
     -------
     >>> frr, far, thr = error_rates([0.9, 0.2, 0.8, 0.1], [1, 0, 1, 0])
     >>> frr.tolist(), far.tolist()
     ([0.0, 0.0, 0.5, 1.0], [0.5, 0.0, 0.0, 0.0])
+    >>> frr, far, thr = error_rates([0.9, 0.2, 0.8, 0.1], [1, 0, 1, 0], weights=[1, 0, 3, 1])
+    >>> frr.tolist(), far.tolist()
+    ([0.0, 0.0, 0.75, 1.0], [0.0, 0.0, 0.0, 0.0])
     """
-    scores, labels = _as_trial_arrays(scores, labels)
-    order = np.argsort(scores, kind="stable")
-    scores, labels = scores[order], labels[order]
-    last_of_tie = np.r_[scores[1:] != scores[:-1], True]
-    targets_at_or_below = np.cumsum(labels)[last_of_tie]
-    nontargets_at_or_below = np.cumsum(~labels)[last_of_tie]
-    n_target, n_nontarget = labels.sum(), (~labels).sum()
-    frr = targets_at_or_below / n_target
-    far = 1.0 - nontargets_at_or_below / n_nontarget
-    return frr, far, scores[last_of_tie]
+    frr, far, _, thresholds = _weighted_rates(scores, labels, weights)
+    return frr, far, thresholds
 
 
-def compute_eer(scores, labels):
+def compute_eer(scores, labels, weights=None):
     """Equal error rate of a list of trials, as a fraction.
+
+    Arguments
+    ---------
+    scores : array_like
+        One score per trial.
+    labels : array_like
+        1 for target trials, 0 for non-target trials.
+    weights : array_like, optional
+        Non-negative weight of every trial, (N,), or (B, N) for B weightings at once
+        (see :func:`error_rates`). Only thresholds with some weight at or below them
+        are operating points, so integer weights give exactly the EER of the list
+        with every trial repeated that many times.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``(FAR + FRR) / 2`` where the two rates are closest (0.05 means 5 %); a
+        (B,) array with (B, N) weights. NaN for a weighting whose target or
+        non-target weights sum to 0.
+
+    Example
+    -------
+    >>> round(compute_eer([0.9, 0.8, 0.3, 0.7, 0.2, 0.1], [1, 1, 1, 0, 0, 0]), 4)
+    0.3333
+    >>> weights = [[1, 1, 1, 1, 1, 1], [1, 1, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1]]
+    >>> compute_eer([0.9, 0.8, 0.3, 0.7, 0.2, 0.1], [1, 1, 1, 0, 0, 0], weights).round(4)
+    array([0.3333, 0.    ,    nan])
+    """
+    frr, far, reached, _ = _weighted_rates(scores, labels, weights)
+    return _as_result(_eer_from_rates(frr, far, reached))
+
+
+def eer_threshold(scores, labels):
+    """Return the decision threshold at the equal-error operating point of a trial list.
+
+    A trial is accepted (same speaker) when its score is above the threshold, so the
+    rates at this threshold are those :func:`compute_eer` averages.
 
     Arguments
     ---------
@@ -85,19 +235,20 @@ def compute_eer(scores, labels):
     Returns
     -------
     float
-        ``(FAR + FRR) / 2`` where the two rates are closest (0.05 means 5 %).
+        The threshold: accept a trial when ``score > threshold``.
 
     Example
     -------
-    >>> round(compute_eer([0.9, 0.8, 0.3, 0.7, 0.2, 0.1], [1, 1, 1, 0, 0, 0]), 4)
-    0.3333
+    >>> eer_threshold([0.9, 0.8, 0.3, 0.7, 0.2, 0.1], [1, 1, 1, 0, 0, 0])
+    0.3
     """
-    frr, far, _ = error_rates(scores, labels)
-    closest = np.argmin(np.abs(far - frr))
-    return float((far[closest] + frr[closest]) / 2)
+    frr, far, thresholds = error_rates(scores, labels)
+    return float(thresholds[np.argmin(np.abs(far - frr))])
 
 
-def compute_min_dcf(scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0, normalize=True):
+def compute_min_dcf(
+    scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0, normalize=True, weights=None
+):
     """Minimum detection cost of a list of trials.
 
     Arguments
@@ -116,26 +267,27 @@ def compute_min_dcf(scores, labels, p_target=0.01, c_miss=1.0, c_fa=1.0, normali
         Divide by the cost of the best trivial system, ``min(c_miss * p_target,
         c_fa * (1 - p_target))``, as papers report it. ``False`` gives SpeechBrain's
         un-normalised value.
+    weights : array_like, optional
+        Non-negative weight of every trial, (N,), or (B, N) for B weightings at once,
+        with the operating points of :func:`compute_eer`.
 
     Returns
     -------
-    float
-        The minimum over thresholds of ``c_miss * FRR * p_target + c_fa * FAR * (1 - p_target)``.
+    float or numpy.ndarray
+        The minimum over thresholds of ``c_miss * FRR * p_target + c_fa * FAR * (1 - p_target)``;
+        a (B,) array with (B, N) weights. NaN for a weighting whose target or
+        non-target weights sum to 0.
 
     Example
     -------
     >>> scores, labels = [0.9, 0.8, 0.3, 0.7, 0.2, 0.1], [1, 1, 1, 0, 0, 0]
     >>> round(compute_min_dcf(scores, labels, p_target=0.5), 4)
     0.3333
+    >>> round(compute_min_dcf(scores, labels, p_target=0.5, weights=[1, 1, 1, 1, 2, 1]), 4)
+    0.25
     """
-    if not 0.0 < p_target < 1.0:
-        raise ValueError(f"p_target={p_target} must lie strictly between 0 and 1")
-    frr, far, _ = error_rates(scores, labels)
-    cost = c_miss * frr * p_target + c_fa * far * (1.0 - p_target)
-    min_cost = float(cost.min())
-    if normalize:
-        min_cost /= min(c_miss * p_target, c_fa * (1.0 - p_target))
-    return min_cost
+    frr, far, reached, _ = _weighted_rates(scores, labels, weights)
+    return _as_result(_min_dcf_from_rates(frr, far, reached, p_target, c_miss, c_fa, normalize))
 
 
 def _unit_rows(x):
@@ -175,57 +327,3 @@ def cosine_score(enrol, test, mean=None):
     if mean is not None:
         enrol, test = enrol - mean, test - mean
     return np.einsum("nd,nd->n", _unit_rows(enrol), _unit_rows(test))
-
-
-def adaptive_snorm(scores, enrol, test, cohort, top_k=200, mean=None):
-    """Adaptive symmetric score normalisation (AS-norm) with a cohort of embeddings.
-
-    Each side of a trial is scored against the cohort; the ``top_k`` highest cohort
-    scores give that side's mean and standard deviation, and the normalised score is
-    ``((s - mu_e) / sigma_e + (s - mu_t) / sigma_t) / 2``.
-
-    Arguments
-    ---------
-    scores : array_like
-        (N,) raw cosine scores of the trials.
-    enrol : array_like
-        (N, D) enrolment embeddings of the trials.
-    test : array_like
-        (N, D) test embeddings of the trials.
-    cohort : array_like
-        (C, D) cohort embeddings, usually from the training set (one per speaker or
-        per pseudo-class).
-    top_k : int
-        How many of the closest cohort scores define each side's statistics.
-    mean : array_like, optional
-        Mean subtracted from every embedding first, as in :func:`cosine_score`.
-
-    Returns
-    -------
-    numpy.ndarray
-        (N,) normalised scores.
-
-    Example
-    -------
-    >>> rng = np.random.default_rng(0)
-    >>> enrol, test = rng.normal(size=(4, 8)), rng.normal(size=(4, 8))
-    >>> cohort = rng.normal(size=(50, 8))
-    >>> adaptive_snorm(cosine_score(enrol, test), enrol, test, cohort, top_k=10).shape
-    (4,)
-    """
-    cohort = np.asarray(cohort, dtype=np.float64)
-    if mean is not None:
-        enrol, test, cohort = np.asarray(enrol) - mean, np.asarray(test) - mean, cohort - mean
-    top_k = min(top_k, len(cohort))
-    if top_k < 2:
-        raise ValueError("adaptive s-norm needs a cohort of at least 2 embeddings")
-    cohort = _unit_rows(cohort)
-
-    def side_statistics(side):
-        best = -np.partition(-(_unit_rows(side) @ cohort.T), top_k - 1, axis=1)[:, :top_k]
-        return best.mean(axis=1), best.std(axis=1) + 1e-8
-
-    mu_e, sigma_e = side_statistics(enrol)
-    mu_t, sigma_t = side_statistics(test)
-    scores = np.asarray(scores, dtype=np.float64)
-    return 0.5 * ((scores - mu_e) / sigma_e + (scores - mu_t) / sigma_t)

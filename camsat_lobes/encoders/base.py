@@ -8,7 +8,9 @@ can swap them with one line of hyperparameters:
 * ``encoder.fit(train_manifest, save_folder, augmentation_sets=None, run_opts=None)``
   trains the encoder without labels, or loads it when ``save_folder`` already holds
   a finished training; an interrupted training resumes from its checkpoints.
-* ``encoder.embed(wavs, wav_lens)`` returns a ``(batch, embedding_dim)`` tensor.
+* ``encoder.embed(wavs, wav_lens)`` returns a ``(batch, embedding_dim)`` tensor. An
+  utterance's embedding does not depend on the batch it comes in: the encoders embed
+  through :func:`embed_unpadded`, so zero padding never reaches a network.
 * ``encoder.embedding_dim`` and ``encoder.sample_rate`` describe the output and the
   expected input.
 """
@@ -110,6 +112,9 @@ class Encoder(torch.nn.Module):
     def embed(self, wavs, wav_lens=None):
         """Embed a batch of waveforms.
 
+        Implementations pass their computation through :func:`embed_unpadded`, so
+        that an utterance's embedding does not depend on the rest of the batch.
+
         Arguments
         ---------
         wavs : torch.Tensor
@@ -163,3 +168,61 @@ def relative_lengths(wavs, wav_lens=None):
     if wav_lens is None:
         return torch.ones(wavs.shape[0], device=wavs.device)
     return wav_lens.to(wavs.device, torch.float32)
+
+
+def embed_unpadded(embed_fn, wavs, wav_lens=None):
+    """Embed a zero-padded batch so that no padding sample reaches ``embed_fn``.
+
+    The rows are grouped by their true length in samples (relative length times the
+    padded length, rounded). ``embed_fn`` is called once per group, on the group's
+    rows cut to that length with relative lengths of one, and the embeddings are put
+    back in the order of the rows. A row's embedding is therefore the one it gets
+    when embedded alone, whatever the other rows of the batch are. Rows of equal
+    length still share one call (e.g. utterances cut to a common maximum duration);
+    a batch without padding is a single call.
+
+    Arguments
+    ---------
+    embed_fn : callable
+        ``embed_fn(wavs, wav_lens) -> (batch, dim)`` tensor; it is given unpadded
+        waveforms ``(group, length)`` and ``wav_lens`` all ones.
+    wavs : torch.Tensor
+        Zero-padded waveforms, shape ``(batch, time)``.
+    wav_lens : torch.Tensor, optional
+        Relative lengths in ``(0, 1]`` (SpeechBrain convention); ``None`` means every
+        waveform fills the whole tensor.
+
+    Returns
+    -------
+    torch.Tensor
+        Embeddings, shape ``(batch, dim)``, in the order of the rows of ``wavs``, on
+        the device and with the dtype ``embed_fn`` returns.
+
+    Example
+    -------
+    >>> def padded_mean(wavs, wav_lens):  # sees the padding: depends on the batch
+    ...     return wavs.mean(dim=1, keepdim=True)
+    >>> wavs = torch.tensor([[2.0, 2.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [4.0, 4.0, 0.0, 0.0]])
+    >>> lengths = torch.tensor([0.5, 1.0, 0.5])
+    >>> padded_mean(wavs, lengths).flatten().tolist()
+    [1.0, 1.0, 2.0]
+    >>> embed_unpadded(padded_mean, wavs, lengths).flatten().tolist()
+    [2.0, 1.0, 4.0]
+    """
+    batch, n_samples = wavs.shape
+    if wav_lens is None or batch == 0:
+        return embed_fn(wavs, torch.ones(batch, device=wavs.device))
+    relative = wav_lens.detach().to("cpu", torch.float64).reshape(batch)
+    absolute = (relative * n_samples).round().long().clamp(1, n_samples)
+    lengths = torch.unique(absolute).tolist()
+    if lengths == [n_samples]:
+        return embed_fn(wavs, torch.ones(batch, device=wavs.device))
+    embeddings = None
+    for length in lengths:
+        rows = torch.nonzero(absolute == length).flatten()
+        group = wavs[rows.to(wavs.device), :length]
+        out = embed_fn(group, torch.ones(len(rows), device=wavs.device))
+        if embeddings is None:
+            embeddings = out.new_empty((batch, *out.shape[1:]))
+        embeddings[rows.to(out.device)] = out
+    return embeddings

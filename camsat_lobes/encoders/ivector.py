@@ -27,7 +27,7 @@ from speechbrain.utils.epoch_loop import EpochCounter
 from tqdm import tqdm
 
 from camsat_lobes.checkpoints import CompleteCheckpointer
-from camsat_lobes.encoders.base import Encoder, relative_lengths
+from camsat_lobes.encoders.base import Encoder, embed_unpadded, relative_lengths
 from camsat_lobes.encoders.data import read_audio_columns, waveform_batches
 
 logger = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ class DiagonalGMM(torch.nn.Module):
         return constant - 0.5 * quadratic
 
     def posteriors(self, frames):
-        """Component responsibilities of each frame, shape ``(..., n_components)``."""
+        """Component responsibilities of each frame (shape of the frames, components last)."""
         return torch.softmax(self.component_log_likelihoods(frames), dim=-1)
 
     def em_step(self, frames, chunk_size=65536):
@@ -541,10 +541,14 @@ class IVectorEncoder(Encoder):
     def embed(self, wavs, wav_lens=None):
         """Extract i-vectors, shape ``(batch, rank)``.
 
+        Padding never reaches the front end (see
+        :func:`~camsat_lobes.encoders.base.embed_unpadded`), so an utterance gets the
+        same i-vector alone as in any batch.
+
         Arguments
         ---------
         wavs : torch.Tensor
-            Shape ``(batch, time)``.
+            Shape ``(batch, time)``, zero-padded.
         wav_lens : torch.Tensor, optional
             Relative lengths.
 
@@ -552,7 +556,20 @@ class IVectorEncoder(Encoder):
         -------
         torch.Tensor
             i-vectors.
+
+        Example
+        -------
+        >>> encoder = IVectorEncoder(n_components=4, rank=3)
+        >>> wavs = torch.randn(2, 16000)
+        >>> wavs[1, 9000:] = 0.0
+        >>> batched = encoder.embed(wavs, torch.tensor([1.0, 9000 / 16000]))
+        >>> torch.allclose(batched[1:], encoder.embed(wavs[1:, :9000]), atol=1e-5)
+        True
         """
+        return embed_unpadded(self._embed_batch, wavs.to(self.device).float(), wav_lens)
+
+    def _embed_batch(self, wavs, wav_lens):
+        """Compute statistics and i-vectors of a batch taken as it is."""
         zeroth, first = self.statistics(wavs, wav_lens)
         return self.tv.extract(zeroth, first, self.ubm.variances)
 

@@ -7,7 +7,7 @@ import torch
 from speechbrain.inference.classifiers import EncoderClassifier
 from speechbrain.utils.fetching import FetchConfig
 
-from camsat_lobes.encoders.base import Encoder, relative_lengths
+from camsat_lobes.encoders.base import Encoder, embed_unpadded, relative_lengths
 
 logger = logging.getLogger(__name__)
 
@@ -152,10 +152,14 @@ class PretrainedEncoder(Encoder):
     def embed(self, wavs, wav_lens=None):
         """Embed waveforms with the pretrained model (loaded on first use).
 
+        Padding never reaches the model (see
+        :func:`~camsat_lobes.encoders.base.embed_unpadded`), so an utterance gets the
+        same embedding alone as in any batch.
+
         Arguments
         ---------
         wavs : torch.Tensor
-            Shape ``(batch, time)``.
+            Shape ``(batch, time)``, zero-padded.
         wav_lens : torch.Tensor, optional
             Relative lengths.
 
@@ -163,8 +167,18 @@ class PretrainedEncoder(Encoder):
         -------
         torch.Tensor
             Shape ``(batch, embedding_dim)``.
+
+        Example
+        -------
+        >>> PretrainedEncoder(getfixture("tmp_path")).embed(torch.zeros(1, 100))
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: Pretrained encoder folder ... lacks hyperparams.yaml, ...
         """
         model = self.load()
-        wavs = wavs.to(model.device).float()
-        embeddings = model.encode_batch(wavs, relative_lengths(wavs, wav_lens))
+        return embed_unpadded(self._embed_batch, wavs.to(model.device).float(), wav_lens)
+
+    def _embed_batch(self, wavs, wav_lens):
+        """Run the model's ``encode_batch`` on a batch taken as it is."""
+        embeddings = self.model.encode_batch(wavs, relative_lengths(wavs, wav_lens))
         return embeddings.reshape(wavs.shape[0], -1)
