@@ -6,4 +6,9 @@ IMSAT and baselines) with its metrics, margin-softmax losses for training on
 pseudo-labels, verification scoring and the reporting tools.
 """
 
+from camsat_lobes.logging_filters import silence_torchvision_warning
+
 __version__ = "0.1.0"
+
+# SpeechBrain warns on import that torchvision is missing; our figures are saved with matplotlib.
+silence_torchvision_warning()

@@ -3,14 +3,17 @@
 :func:`check_audio_file` decides the fate of one file: kept as it is, converted to
 16 kHz mono (another sample rate, several channels, or a container that soundfile
 cannot read when ``ffmpeg`` is on the PATH), or skipped (unreadable, empty, shorter
-than the minimum duration, silent, or an unsupported container). It never raises on
-a bad file: the problem and the action taken are returned, so a preparation run over
-a million files reports every bad one instead of stopping at the first.
+than the minimum duration, holding NaN or inf samples, silent, or an unsupported
+container). It never raises on a bad file: the problem and the action taken are
+returned, so a preparation run over a million files reports every bad one instead
+of stopping at the first.
 
 The checks are cheap where the file is fine: the header (``soundfile.info``) gives
 the duration, sample rate and channel count, and silence is probed on a few short
 windows spread over the file; only a file whose probes are all silent is read in full
-to confirm it.
+to confirm it. Files stored as floating-point samples (``FLOAT`` / ``DOUBLE``
+subtypes) are read in full, block by block, because only they can hold NaN or inf
+samples, which would poison training; integer PCM files cannot and are not read.
 """
 
 import dataclasses
@@ -44,6 +47,9 @@ AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
 
 SILENCE_PROBES = 8
 PROBE_SECONDS = 0.25
+# Sample formats that can store NaN and inf; every other subtype decodes to finite values.
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+FINITE_CHECK_BLOCK = 1 << 20
 
 
 @dataclasses.dataclass
@@ -159,6 +165,7 @@ def check_audio_file(
         Files shorter than this many seconds are skipped.
     silence_threshold : float
         Files whose RMS amplitude is below this are skipped as silent.
+        Files holding NaN or inf samples are skipped whatever their level.
     ffmpeg : str, optional
         Path of ``ffmpeg``, used for containers soundfile cannot read (m4a). Without
         it such files are skipped with a message that says how to convert them.
@@ -183,6 +190,11 @@ def check_audio_file(
     >>> check = check_audio_file(folder / "fast.wav", folder / "c3.wav")
     >>> check.problem, check.num_samples, check.wav == str(folder / "c3.wav")
     ('sample rate 44100 Hz', 32000, True)
+    >>> broken = 0.1 * np.ones(32000)
+    >>> broken[100:103] = [np.nan, np.inf, -np.inf]
+    >>> sf.write(folder / "nan.wav", broken, 16000, subtype="FLOAT")
+    >>> check_audio_file(folder / "nan.wav", folder / "c4.wav").problem
+    'non-finite samples (1 NaN, 2 inf of 32000)'
     >>> tmp.cleanup()
     """
     path, converted_path = str(path), str(converted_path)
@@ -214,6 +226,10 @@ def _check_open_file(audio, converted_path, sample_rate, min_duration, silence_t
         conversions.append(f"sample rate {audio.samplerate} Hz")
     if audio.channels != 1:
         conversions.append(f"{audio.channels} channels")
+    if audio.subtype in FLOAT_SUBTYPES:
+        problem = _non_finite_problem(audio)
+        if problem:
+            return AudioCheck(path, None, 0, problem, "skipped")
     if not conversions:
         rms = _probe_rms(audio)
         if rms < silence_threshold:
@@ -223,9 +239,11 @@ def _check_open_file(audio, converted_path, sample_rate, min_duration, silence_t
             return AudioCheck(path, None, 0, _silent(rms, silence_threshold), "skipped")
         return AudioCheck(path, path, audio.frames)
     audio.seek(0)
-    signal = _to_mono_rate(
-        audio.read(dtype="float32", always_2d=True), audio.samplerate, sample_rate
-    )
+    signal = audio.read(dtype="float32", always_2d=True)
+    problem = _non_finite_text(*_count_non_finite(signal), signal.size)
+    if problem:
+        return AudioCheck(path, None, 0, ", ".join([*conversions, problem]), "skipped")
+    signal = _to_mono_rate(signal, audio.samplerate, sample_rate)
     if _rms(signal) < silence_threshold:
         problem = ", ".join([*conversions, _silent(_rms(signal), silence_threshold)])
         return AudioCheck(path, None, 0, problem, "skipped")
@@ -263,6 +281,30 @@ def _check_unsupported_container(
         return AudioCheck(path, None, 0, f"{kind} container, {check.problem}", "skipped")
     action = f"converted with ffmpeg to {sample_rate} Hz mono: {converted_path}"
     return AudioCheck(path, converted_path, check.num_samples, f"{kind} container", action)
+
+
+def _non_finite_problem(audio):
+    """Problem text when an open file holds NaN or inf samples (read block by block), else ''."""
+    audio.seek(0)
+    nans = infs = 0
+    for block in audio.blocks(blocksize=FINITE_CHECK_BLOCK, dtype="float32", always_2d=True):
+        block_nans, block_infs = _count_non_finite(block)
+        nans, infs = nans + block_nans, infs + block_infs
+    audio.seek(0)
+    return _non_finite_text(nans, infs, audio.frames * audio.channels)
+
+
+def _count_non_finite(signal):
+    """Numbers of NaN and of infinite values in an array."""
+    if np.isfinite(signal).all():
+        return 0, 0
+    return int(np.isnan(signal).sum()), int(np.isinf(signal).sum())
+
+
+def _non_finite_text(nans, infs, total):
+    if not nans and not infs:
+        return ""
+    return f"non-finite samples ({nans} NaN, {infs} inf of {total})"
 
 
 def _probe_rms(audio):

@@ -10,6 +10,17 @@ is dropped and counted. The speakers of the trial list are the test speakers; ev
 other speaker's utterances are the training set, listed whole (``train_utts.csv``)
 and cut into fixed-length segments (``train.csv``) like SpeechBrain's VoxCeleb recipe.
 
+A corpus that cannot give a verification experiment stops the preparation with a
+ValueError that names the cause, before the audio is checked where the file list
+shows it (no trial list, a trial list without target or without non-target trials,
+a trial naming a file absent from the corpus, fewer than 2 training speakers) and
+right after the report is written where only the audio checks show it.
+
+``preparation.json`` (written last) records the options and a digest of the corpus
+(paths, sizes and modification times of the audio files, content of the trial list);
+:func:`preparation_differences` compares it with a data folder, so a rerun into the
+same folder redoes the work when the corpus or an option changed.
+
 Manifests (``wav`` holds absolute paths, ``start``/``stop`` are in samples and
 ``duration`` in seconds):
 
@@ -21,8 +32,8 @@ An utterance ID is ``<speaker>--<session>--<utterance stem>``. ``spk_id`` is the
 score results; no self-supervised stage may read it.
 """
 
-import csv
 import functools
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -34,16 +45,17 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from camsat_lobes.audio_checks import AUDIO_EXTENSIONS, check_audio_file, find_ffmpeg
+from camsat_lobes.files import write_csv, write_json, write_text
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "outputs_up_to_date",
+    "preparation_differences",
+    "preparation_is_current",
     "prepare_voxceleb",
     "read_trial_list",
     "segment_rows",
     "utterance_id",
-    "write_json",
 ]
 
 UTTERANCE_COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id", "session"]
@@ -57,8 +69,10 @@ OUTPUT_FILES = {
     "report_json": "prepare_report.json",
     "report_md": "prepare_report.md",
 }
-OPTIONS_FILE = "prepare_options.json"
-FORMAT_VERSION = 1
+RECORD_FILE = "preparation.json"
+FORMAT_VERSION = 2
+MIN_TRAIN_SPEAKERS = 2
+NAMED_AT_MOST = 5  # files or speakers quoted in one error message
 ID_SEPARATOR = "--"
 LAYOUT = "<speaker>/<session>/<utterance>"
 
@@ -185,69 +199,108 @@ def segment_rows(utterance, seg_duration=3.0, sample_rate=16000):
     return rows
 
 
-def outputs_up_to_date(options_file, options, outputs):
-    r"""Tell whether a stage can be skipped: its outputs exist and were made with ``options``.
+def preparation_differences(
+    data_folder,
+    save_folder,
+    trial_file=None,
+    seg_duration=3.0,
+    min_duration=1.0,
+    sample_rate=16000,
+    silence_threshold=1e-4,
+):
+    r"""List what differs between a finished preparation and the corpus as it is now.
 
-    The stage writes ``options_file`` last (with :func:`write_json`), so a run that
-    stopped halfway is redone.
+    Compares ``<save_folder>/preparation.json`` (written by :func:`prepare_voxceleb`
+    once it has finished) with the options given here and with the corpus on disk:
+    the resolved data folder and trial list, the options, the audio files under
+    ``<data_folder>/wav`` (relative paths, sizes and modification times) and the
+    content of the trial list. It walks the audio folder and reads file sizes, but
+    opens no audio file. It does not raise on a missing folder: that is a difference.
 
     Arguments
     ---------
-    options_file : str or pathlib.Path
-        JSON file holding the options of the run that made the outputs.
-    options : dict
-        The options of this run (JSON types).
-    outputs : iterable of str or pathlib.Path
-        Files the stage writes.
+    data_folder : str or pathlib.Path
+        Corpus root holding ``wav/<speaker>/<session>/<utterance>.wav``.
+    save_folder : str or pathlib.Path
+        Output folder of :func:`prepare_voxceleb`.
+    trial_file : str or pathlib.Path, optional
+        Trial list; ``<data_folder>/trials.txt`` by default.
+    seg_duration : float
+        Segment length of ``train.csv`` in seconds.
+    min_duration : float
+        Shortest usable file in seconds.
+    sample_rate : int
+        Sample rate of the manifests' audio.
+    silence_threshold : float
+        RMS amplitude under which a file is silent.
+
+    Returns
+    -------
+    list of str
+        One line per difference, ready for a log message; empty when the
+        preparation in ``save_folder`` is current and can be reused.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> root = getfixture("tmp_path") / "corpus"
+    >>> noise = np.random.default_rng(0).uniform(-0.1, 0.1, 16000)
+    >>> for name in ["a/s1/u1", "b/s1/u1", "c/s1/u1", "c/s2/u2", "d/s1/u1"]:
+    ...     (root / "wav" / name).parent.mkdir(parents=True, exist_ok=True)
+    ...     sf.write(root / "wav" / f"{name}.wav", noise, 16000)
+    >>> trials = "1 c/s1/u1.wav c/s2/u2.wav\n0 c/s1/u1.wav d/s1/u1.wav\n"
+    >>> _ = (root / "trials.txt").write_text(trials)
+    >>> save = root.parent / "prepared"
+    >>> preparation_differences(root, save)  # doctest: +ELLIPSIS
+    ['.../prepared holds no finished preparation (preparation.json is missing)']
+    >>> _ = prepare_voxceleb(root, save)
+    >>> preparation_differences(root, save)
+    []
+    >>> preparation_differences(root, save, seg_duration=2.0)
+    ['seg_duration: 3.0 then, 2.0 now']
+    >>> sf.write(root / "wav" / "b/s1/u2.wav", noise, 16000)
+    >>> preparation_differences(root, save)  # doctest: +ELLIPSIS
+    ['audio files under .../corpus/wav: 5 then, 6 now (files added or removed)']
+    """
+    try:
+        data_folder = Path(data_folder).expanduser().resolve()
+        audio_root = _audio_root(data_folder)
+        trial_path = _trial_path(data_folder, trial_file)
+        options = _options(
+            data_folder, trial_path, seg_duration, min_duration, sample_rate, silence_threshold
+        )
+        record = _preparation_record(options, audio_root, _walk(audio_root), trial_path)
+    except (OSError, ValueError) as error:
+        return [str(error)]
+    return _record_differences(Path(save_folder).expanduser().resolve(), record, audio_root)
+
+
+def preparation_is_current(data_folder, save_folder, **options):
+    r"""Tell whether ``save_folder`` holds a finished preparation of the corpus as it is now.
+
+    Arguments
+    ---------
+    data_folder : str or pathlib.Path
+        Corpus root holding ``wav/<speaker>/<session>/<utterance>.wav``.
+    save_folder : str or pathlib.Path
+        Output folder of :func:`prepare_voxceleb`.
+    **options
+        The options given to :func:`prepare_voxceleb` (``trial_file``,
+        ``seg_duration``, ``min_duration``, ``sample_rate``, ``silence_threshold``);
+        ``num_workers`` is accepted and ignored.
 
     Returns
     -------
     bool
+        True when :func:`preparation_differences` finds no difference.
 
     Example
     -------
-    >>> import tempfile
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> folder = Path(tmp.name)
-    >>> _ = (folder / "out.csv").write_text("ID\n")
-    >>> outputs_up_to_date(folder / "options.json", {"seed": 1}, [folder / "out.csv"])
+    >>> preparation_is_current(getfixture("tmp_path") / "nowhere", "prepared")
     False
-    >>> write_json(folder / "options.json", {"seed": 1})
-    >>> outputs_up_to_date(folder / "options.json", {"seed": 1}, [folder / "out.csv"])
-    True
-    >>> outputs_up_to_date(folder / "options.json", {"seed": 2}, [folder / "out.csv"])
-    False
-    >>> tmp.cleanup()
     """
-    if not os.path.isfile(options_file) or not all(os.path.isfile(path) for path in outputs):
-        return False
-    with open(options_file, encoding="utf-8") as stream:
-        return json.load(stream) == options
-
-
-def write_json(path, content):
-    r"""Write JSON through a temporary file, so a crash never leaves half a file.
-
-    Arguments
-    ---------
-    path : str or pathlib.Path
-        Destination.
-    content : object
-        JSON-serialisable content.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> write_json(Path(tmp.name) / "a.json", {"x": 1})
-    >>> (Path(tmp.name) / "a.json").read_text()
-    '{\n  "x": 1\n}'
-    >>> tmp.cleanup()
-    """
-    temporary = f"{path}.partial"
-    with open(temporary, "w", encoding="utf-8") as stream:
-        json.dump(content, stream, indent=2)
-    os.replace(temporary, path)
+    options.pop("num_workers", None)
+    return not preparation_differences(data_folder, save_folder, **options)
 
 
 def prepare_voxceleb(
@@ -262,8 +315,11 @@ def prepare_voxceleb(
 ):
     r"""Write the manifests and the preparation report of a VoxCeleb-layout folder.
 
-    The work is skipped when the outputs exist and were made with the same options
-    (recorded in ``prepare_options.json``, written last).
+    The work is skipped when ``save_folder`` holds a finished preparation of the same
+    corpus with the same options (``preparation.json``, written last; see
+    :func:`preparation_differences`), and done again, with the differences logged,
+    when anything changed: the data folder, the trial list, an option, or an audio
+    file added, removed or rewritten.
 
     Arguments
     ---------
@@ -272,9 +328,8 @@ def prepare_voxceleb(
     save_folder : str or pathlib.Path
         Where the manifests, the report and converted audio go.
     trial_file : str or pathlib.Path, optional
-        VoxCeleb trial list; by default ``<data_folder>/trials.txt`` when it exists.
-        Without one every speaker is a training speaker and the test manifests are
-        empty.
+        VoxCeleb trial list; by default ``<data_folder>/trials.txt``. It must exist and
+        hold target and non-target trials on files of the corpus.
     seg_duration : float
         Segment length of ``train.csv`` in seconds.
     min_duration : float
@@ -292,6 +347,17 @@ def prepare_voxceleb(
         Paths (str) of ``train_utts_csv``, ``train_csv``, ``test_csv``,
         ``trials_csv``, ``report_json`` and ``report_md``.
 
+    Raises
+    ------
+    FileNotFoundError
+        When the data folder, its ``wav`` folder, its audio or a given trial file
+        does not exist, or no file of the trial list is in the corpus.
+    ValueError
+        When the corpus cannot give a verification experiment: no trial list, no
+        target or no non-target trial, a trial naming a file absent from the corpus,
+        fewer than 2 training speakers, or no usable audio. The checks that need only
+        the file list run before any audio file is opened.
+
     Example
     -------
     >>> import tempfile
@@ -299,100 +365,238 @@ def prepare_voxceleb(
     >>> tmp = tempfile.TemporaryDirectory()
     >>> root = Path(tmp.name) / "corpus"
     >>> noise = np.random.default_rng(0).uniform(-0.1, 0.1, 40000)
-    >>> for name in ["a/s1/u1", "a/s2/u2", "b/s1/u1", "b/s1/u2"]:
+    >>> for name in ["a/s1/u1", "a/s2/u2", "b/s1/u1", "c/s1/u1", "c/s1/u2", "d/s1/u1"]:
     ...     (root / "wav" / name).parent.mkdir(parents=True, exist_ok=True)
     ...     sf.write(root / "wav" / f"{name}.wav", noise, 16000)
-    >>> _ = (root / "trials.txt").write_text("1 b/s1/u1.wav b/s1/u2.wav\n")
+    >>> trials = "1 c/s1/u1.wav c/s1/u2.wav\n0 c/s1/u1.wav d/s1/u1.wav\n"
+    >>> _ = (root / "trials.txt").write_text(trials)
     >>> paths = prepare_voxceleb(root, Path(tmp.name) / "prepared", seg_duration=1.0)
     >>> import csv
     >>> [row["ID"] for row in csv.DictReader(open(paths["train_utts_csv"]))]
-    ['a--s1--u1', 'a--s2--u2']
+    ['a--s1--u1', 'a--s2--u2', 'b--s1--u1']
     >>> len(list(csv.DictReader(open(paths["train_csv"]))))
-    4
+    6
     >>> open(paths["trials_csv"]).read().splitlines()
-    ['label,enrol_id,test_id', '1,b--s1--u1,b--s1--u2']
+    ['label,enrol_id,test_id', '1,c--s1--u1,c--s1--u2', '0,c--s1--u1,d--s1--u1']
     >>> tmp.cleanup()
     """
     data_folder = Path(data_folder).expanduser().resolve()
     save_folder = Path(save_folder).expanduser().resolve()
     audio_root = _audio_root(data_folder)
+    relatives = _walk(audio_root)
+    files, report = _list_audio_files(audio_root, relatives)
     trial_path = _trial_path(data_folder, trial_file)
-    options = {
-        "format_version": FORMAT_VERSION,
-        "data_folder": str(data_folder),
-        "trial_file": str(trial_path) if trial_path else None,
-        "seg_duration": seg_duration,
-        "min_duration": min_duration,
-        "sample_rate": sample_rate,
-        "silence_threshold": silence_threshold,
-    }
-    paths = {key: str(save_folder / name) for key, name in OUTPUT_FILES.items()}
-    if outputs_up_to_date(save_folder / OPTIONS_FILE, options, paths.values()):
-        logger.info("Skipping preparation: %s holds it, made with the same options", save_folder)
+    options = _options(
+        data_folder, trial_path, seg_duration, min_duration, sample_rate, silence_threshold
+    )
+    record = _preparation_record(options, audio_root, relatives, trial_path)
+    paths = _output_paths(save_folder)
+    if _finished_before(save_folder, record, audio_root):
         return paths
-    save_folder.mkdir(parents=True, exist_ok=True)
+    _start_over(save_folder)
 
-    files, report = _list_audio_files(audio_root)
+    trials = read_trial_list(trial_path)
+    test_speakers = _check_file_list(trials, files, trial_path, audio_root)
     audio_files = len(files) + sum(entry["action"] == "skipped" for entry in report.values())
-    trials = read_trial_list(trial_path) if trial_path else []
-    missing = _missing_trial_utterances(trials, files, trial_path, audio_root)
+    utterances = _usable_utterances(files, report, audio_root, save_folder, options, num_workers)
+    split = _split(utterances, trials, test_speakers, seg_duration, sample_rate)
+    _note_dropped_trials(report, split["dropped"], files)
+    _write_manifests(paths, split)
+    summary = _summary(audio_files, utterances, report, split)
+    _write_report(paths, options, audio_root, summary, sorted(report.values(), key=_by_file))
+    _log_summary(summary, paths["report_md"])
+    _check_prepared(utterances, split, test_speakers, audio_root, trial_path, paths["report_md"])
+    write_json(save_folder / RECORD_FILE, record)
+    return paths
+
+
+def _finished_before(save_folder, record, audio_root):
+    """Tell (and log) whether ``save_folder`` holds this very preparation, finished."""
+    differences = _record_differences(save_folder, record, audio_root)
+    if not differences:
+        logger.info("Skipping preparation: %s holds it, same corpus and options", save_folder)
+        return True
+    if (save_folder / RECORD_FILE).exists():
+        logger.info("Preparing %s again: %s", save_folder, "; ".join(differences))
+    return False
+
+
+def _start_over(save_folder):
+    """Create ``save_folder`` and remove the record of an earlier preparation there."""
+    save_folder.mkdir(parents=True, exist_ok=True)
+    (save_folder / RECORD_FILE).unlink(missing_ok=True)
+
+
+def _check_file_list(trials, files, trial_path, audio_root):
+    """Run the checks that need only the file list; return the test speakers."""
+    _check_trial_labels(trials, f"{trial_path}", f"fix the trial list {trial_path}")
+    _check_trial_files(trials, files, trial_path, audio_root)
+    test_speakers = {PurePosixPath(path).parts[0] for _, *pair in trials for path in pair}
+    speakers = {PurePosixPath(relative).parts[0] for relative in files.values()}
+    _check_train_speakers(speakers - test_speakers, test_speakers, audio_root, trial_path)
+    return test_speakers
+
+
+def _usable_utterances(files, report, audio_root, save_folder, options, num_workers):
+    """Check every audio file; return the manifest rows of the usable ones, by utterance ID.
+
+    Each file with a problem gets its entry in ``report`` (modified in place).
+    """
     checks = _check_files(files, audio_root, save_folder / "converted", options, num_workers)
     utterances = {}
     for utt_id, relative in files.items():
         check = checks[relative]
         if check.usable:
-            utterances[utt_id] = _utterance_row(utt_id, relative, check, sample_rate)
+            utterances[utt_id] = _utterance_row(utt_id, relative, check, options["sample_rate"])
         if check.problem:
             report[relative] = {"file": relative, "problem": check.problem, "action": check.action}
+    return utterances
 
-    test_speakers = {PurePosixPath(path).parts[0] for _, *pair in trials for path in pair}
+
+def _split(utterances, trials, test_speakers, seg_duration, sample_rate):
+    """Split the usable utterances into training and test sets, the trials into kept and dropped.
+
+    Returns a dict: ``train`` (utterance rows), ``segments`` (rows of ``train.csv``),
+    ``test`` (utterance rows of the kept trials' files), ``trials`` (kept, as
+    ``(label, enrol ID, test ID)``) and ``dropped`` (trials on unusable files).
+    """
     train = [row for row in utterances.values() if row["spk_id"] not in test_speakers]
     kept_trials, dropped = _resolve_trials(trials, utterances)
     test_ids = sorted({utt_id for _, *pair in kept_trials for utt_id in pair})
-    test = [utterances[utt_id] for utt_id in test_ids]
-    _note_dropped_trials(report, dropped, files, missing)
-
     segments = [
         segment for row in train for segment in segment_rows(row, seg_duration, sample_rate)
     ]
-    _write_csv(paths["train_utts_csv"], UTTERANCE_COLUMNS, train)
-    _write_csv(paths["train_csv"], SEGMENT_COLUMNS, segments)
-    _write_csv(paths["test_csv"], UTTERANCE_COLUMNS, test)
-    trial_rows = [dict(zip(TRIAL_COLUMNS, trial)) for trial in kept_trials]
-    _write_csv(paths["trials_csv"], TRIAL_COLUMNS, trial_rows)
+    return {
+        "train": train,
+        "segments": segments,
+        "test": [utterances[utt_id] for utt_id in test_ids],
+        "trials": kept_trials,
+        "dropped": dropped,
+    }
 
-    used = {row["ID"] for row in train} | set(test_ids)
-    summary = {
+
+def _write_manifests(paths, split):
+    """Write ``train_utts.csv``, ``train.csv``, ``test.csv`` and ``trials.csv``."""
+    write_csv(paths["train_utts_csv"], UTTERANCE_COLUMNS, split["train"])
+    write_csv(paths["train_csv"], SEGMENT_COLUMNS, split["segments"])
+    write_csv(paths["test_csv"], UTTERANCE_COLUMNS, split["test"])
+    trial_rows = [dict(zip(TRIAL_COLUMNS, trial)) for trial in split["trials"]]
+    write_csv(paths["trials_csv"], TRIAL_COLUMNS, trial_rows)
+
+
+def _summary(audio_files, utterances, report, split):
+    """Count what the preparation kept, converted, skipped and dropped (the report's table)."""
+    train, test, kept_trials = split["train"], split["test"], split["trials"]
+    used = {row["ID"] for row in train} | {row["ID"] for row in test}
+    return {
         "audio_files": audio_files,
         "usable_files": len(utterances),
         "converted": sum(entry["action"].startswith("converted") for entry in report.values()),
         "skipped": sum(entry["action"].startswith("skipped") for entry in report.values()),
-        "missing_trial_files": len(missing),
         "ignored_non_audio": sum(entry["action"] == "ignored" for entry in report.values()),
         "problems": dict(Counter(_problem_kind(entry["problem"]) for entry in report.values())),
         "train_utterances": len(train),
         "train_speakers": len({row["spk_id"] for row in train}),
-        "train_segments": len(segments),
+        "train_segments": len(split["segments"]),
         "train_hours": round(sum(row["duration"] for row in train) / 3600, 3),
         "test_utterances": len(test),
         "test_speakers": len({row["spk_id"] for row in test}),
         "trials": len(kept_trials),
         "target_trials": sum(label for label, _, _ in kept_trials),
-        "trials_dropped": len(dropped),
+        "trials_dropped": len(split["dropped"]),
         "unused_test_speaker_utterances": len(set(utterances) - used),
     }
-    _write_report(paths, options, audio_root, summary, sorted(report.values(), key=_by_file))
-    _log_summary(summary, paths["report_md"])
+
+
+def _check_prepared(utterances, split, test_speakers, audio_root, trial_path, report_md):
+    """Run the checks that need the audio checked: usable audio, speakers, trial labels."""
     if not utterances:
         raise ValueError(
             f"no usable audio in {audio_root}: every file was skipped; "
-            f"see {paths['report_md']} for each file's problem"
+            f"see {report_md} for each file's problem"
         )
-    write_json(save_folder / OPTIONS_FILE, options)
-    return paths
+    see_report = f"see {report_md} for the skipped files"
+    _check_train_speakers(
+        {row["spk_id"] for row in split["train"]}, test_speakers, audio_root, trial_path, see_report
+    )
+    _check_trial_labels(
+        split["trials"],
+        f"{trial_path}, once the trials on skipped files are dropped,",
+        see_report,
+    )
+
+
+def _options(data_folder, trial_path, seg_duration, min_duration, sample_rate, silence_threshold):
+    """Return the options a preparation depends on, as recorded in ``preparation.json``."""
+    return {
+        "data_folder": str(data_folder),
+        "trial_file": str(trial_path),
+        "seg_duration": seg_duration,
+        "min_duration": min_duration,
+        "sample_rate": sample_rate,
+        "silence_threshold": silence_threshold,
+    }
+
+
+def _output_paths(save_folder):
+    """Return the paths (str) of the manifests and the report, by key of ``OUTPUT_FILES``."""
+    return {key: str(save_folder / name) for key, name in OUTPUT_FILES.items()}
+
+
+def _preparation_record(options, audio_root, relatives, trial_path):
+    """Return what a preparation depends on: its options and a digest of the corpus files."""
+    digest, count = hashlib.sha256(), 0
+    for relative in relatives:
+        if Path(relative).suffix.lower() in AUDIO_EXTENSIONS:
+            stat = os.stat(audio_root / relative)
+            line = f"{relative}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
+            digest.update(line.encode("utf-8", "surrogateescape"))
+            count += 1
+    corpus = {
+        "audio_files": count,
+        "audio_digest": digest.hexdigest(),
+        "trial_digest": hashlib.sha256(trial_path.read_bytes()).hexdigest(),
+    }
+    return {"format_version": FORMAT_VERSION, "options": options, "corpus": corpus}
+
+
+def _record_differences(save_folder, record, audio_root):
+    """Lines saying how ``record`` differs from the one in ``save_folder`` (empty: same)."""
+    record_path = save_folder / RECORD_FILE
+    if not record_path.is_file():
+        return [f"{save_folder} holds no finished preparation ({RECORD_FILE} is missing)"]
+    try:
+        with open(record_path, encoding="utf-8") as stream:
+            old = json.load(stream)
+    except (OSError, json.JSONDecodeError) as error:
+        return [f"{record_path} is unreadable ({error})"]
+    if not isinstance(old, dict) or old.get("format_version") != FORMAT_VERSION:
+        version = old.get("format_version") if isinstance(old, dict) else None
+        return [f"{record_path} has format {version}; this version writes {FORMAT_VERSION}"]
+    differences = [
+        f"output {path} is missing"
+        for path in _output_paths(save_folder).values()
+        if not os.path.isfile(path)
+    ]
+    old_options = old.get("options", {})
+    for key, value in record["options"].items():
+        if old_options.get(key) != value:
+            differences.append(f"{key}: {old_options.get(key)!r} then, {value!r} now")
+    old_corpus, corpus = old.get("corpus", {}), record["corpus"]
+    if old_corpus.get("audio_digest") != corpus["audio_digest"]:
+        before, now = old_corpus.get("audio_files"), corpus["audio_files"]
+        if before != now:
+            change = f"{before} then, {now} now (files added or removed)"
+        else:
+            change = f"same number ({now}) but names, sizes or modification times differ"
+        differences.append(f"audio files under {audio_root}: {change}")
+    if old_corpus.get("trial_digest") != corpus["trial_digest"]:
+        differences.append(f"the content of the trial list {record['options']['trial_file']}")
+    return differences
 
 
 def _audio_root(data_folder):
+    """Return ``<data_folder>/wav``, raising when it or the data folder is missing."""
     if not data_folder.is_dir():
         raise FileNotFoundError(
             f"data folder {data_folder} does not exist: give the corpus root that holds "
@@ -408,39 +612,46 @@ def _audio_root(data_folder):
 
 
 def _trial_path(data_folder, trial_file):
+    """Return the trial list to use, raising when there is none."""
     if trial_file is None:
         default = data_folder / "trials.txt"
         if default.is_file():
             return default
-        logger.warning(
-            "%s has no trials.txt and no trial_file was given: every speaker goes to "
-            "training and test.csv / trials.csv stay empty",
-            data_folder,
+        raise ValueError(
+            f"{data_folder} holds no trial list (no trials.txt, and no trial_file was given): "
+            "speaker verification needs one to score the system. Put one at "
+            f"{default} (lines '<1|0> {LAYOUT}.wav {LAYOUT}.wav', paths relative to "
+            f"{data_folder / 'wav'}; e.g. VoxCeleb1's veri_test2.txt) or pass trial_file"
         )
-        return None
     trial_path = Path(trial_file).expanduser().resolve()
     if not trial_path.is_file():
         raise FileNotFoundError(f"trial file {trial_path} does not exist")
     return trial_path
 
 
-def _list_audio_files(audio_root):
-    """Map utterance ID to path (relative, posix) and report the files left out."""
-    files, report, seen = {}, {}, {}
+def _walk(audio_root):
+    """Relative posix paths of every file under ``audio_root``, in a stable order."""
+    relatives = []
     walk = os.walk(audio_root)
     for folder, subfolders, names in tqdm(walk, desc="Listing audio folders", unit=" folders"):
         subfolders.sort()
-        for name in sorted(names):
-            relative = Path(folder, name).relative_to(audio_root).as_posix()
-            if Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
-                report[relative] = _entry(relative, "not an audio file", "ignored")
-            elif len(PurePosixPath(relative).parts) != 3:
-                report[relative] = _entry(relative, f"not in the {LAYOUT} layout", "skipped")
-            elif (utt_id := utterance_id(relative)) in seen:
-                problem = f"same utterance ID as {seen[utt_id]}"
-                report[relative] = _entry(relative, problem, "skipped")
-            else:
-                seen[utt_id] = files[utt_id] = relative
+        relatives += [Path(folder, name).relative_to(audio_root).as_posix() for name in names]
+    return sorted(relatives)
+
+
+def _list_audio_files(audio_root, relatives):
+    """Map utterance ID to path (relative, posix) and report the files left out."""
+    files, report, seen = {}, {}, {}
+    for relative in relatives:
+        if PurePosixPath(relative).suffix.lower() not in AUDIO_EXTENSIONS:
+            report[relative] = _entry(relative, "not an audio file", "ignored")
+        elif len(PurePosixPath(relative).parts) != 3:
+            report[relative] = _entry(relative, f"not in the {LAYOUT} layout", "skipped")
+        elif (utt_id := utterance_id(relative)) in seen:
+            problem = f"same utterance ID as {seen[utt_id]}"
+            report[relative] = _entry(relative, problem, "skipped")
+        else:
+            seen[utt_id] = files[utt_id] = relative
     if not files:
         raise FileNotFoundError(
             f"no audio files in {audio_root}: expected {audio_root}/{LAYOUT}.wav "
@@ -449,7 +660,25 @@ def _list_audio_files(audio_root):
     return files, report
 
 
-def _missing_trial_utterances(trials, files, trial_path, audio_root):
+def _check_trial_labels(trials, where, fix):
+    """Raise unless ``trials`` hold at least one target and one non-target trial."""
+    targets = sum(label for label, _, _ in trials)
+    nontargets = len(trials) - targets
+    if targets and nontargets:
+        return
+    lacking = [
+        kind
+        for kind, count in (("target (label 1)", targets), ("non-target (label 0)", nontargets))
+        if not count
+    ]
+    raise ValueError(
+        f"{where} holds no {' and no '.join(lacking)} trial ({targets} target, {nontargets} "
+        f"non-target): EER and minDCF need both kinds; {fix}"
+    )
+
+
+def _check_trial_files(trials, files, trial_path, audio_root):
+    """Raise when a file named in the trial list is not in the corpus."""
     named = {path for _, *pair in trials for path in pair}
     missing = sorted(path for path in named if utterance_id(path) not in files)
     if named and len(missing) == len(named):
@@ -459,17 +688,39 @@ def _missing_trial_utterances(trials, files, trial_path, audio_root):
             "it belongs to"
         )
     if missing:
-        logger.warning(
-            "%d files named in %s are not in %s (e.g. %s): their trials are dropped",
-            len(missing),
-            trial_path,
-            audio_root,
-            missing[0],
+        raise ValueError(
+            f"{len(missing)} of the {len(named)} files named in {trial_path} are not in "
+            f"{audio_root}: {_some(missing)}; complete the corpus (a partial download or "
+            "copy?) or remove the trials on those files from the trial list"
         )
-    return missing
+
+
+def _check_train_speakers(train_speakers, test_speakers, audio_root, trial_path, note=""):
+    """Raise when fewer than ``MIN_TRAIN_SPEAKERS`` speakers are left for training."""
+    if len(train_speakers) >= MIN_TRAIN_SPEAKERS:
+        return
+    found = f"{len(train_speakers)} training speaker{'s' * (len(train_speakers) != 1)}"
+    if train_speakers:
+        found += f" ({_some(sorted(train_speakers))})"
+    with_audio = " with usable audio" if note else ""
+    raise ValueError(
+        f"found {found}{with_audio} in {audio_root}, at least {MIN_TRAIN_SPEAKERS} are needed "
+        f"to train a speaker network: the training speakers are the speaker folders of "
+        f"{audio_root} that {trial_path} does not name (it names {len(test_speakers)} test "
+        "speakers). Add the folders of more training speakers to the corpus, or use a trial "
+        f"list on fewer speakers{'; ' + note if note else ''}"
+    )
+
+
+def _some(names):
+    """Return the first few of ``names``, then how many more."""
+    shown = ", ".join(names[:NAMED_AT_MOST])
+    more = len(names) - NAMED_AT_MOST
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _check_files(files, audio_root, converted_root, options, num_workers):
+    """Check (and convert where needed) every audio file; return the checks by relative path."""
     check = functools.partial(
         _check_one,
         sample_rate=options["sample_rate"],
@@ -491,10 +742,12 @@ def _check_files(files, audio_root, converted_root, options, num_workers):
 
 
 def _check_one(job, **options):
+    """Check one ``(source, converted)`` pair of paths (picklable for the worker pool)."""
     return check_audio_file(*job, **options)
 
 
 def _utterance_row(utt_id, relative, check, sample_rate):
+    """Return the manifest row of a usable file."""
     speaker, session, _ = PurePosixPath(relative).parts
     return {
         "ID": utt_id,
@@ -517,16 +770,10 @@ def _resolve_trials(trials, utterances):
     return kept, dropped
 
 
-def _note_dropped_trials(report, dropped, files, missing):
-    """Report the missing files and add to each entry how many trials its file took down."""
-    for path in missing:
-        report[path] = _entry(path, "missing (named in the trial list)", "")
-    relative_of = files | {utterance_id(path): path for path in missing}
+def _note_dropped_trials(report, dropped, files):
+    """Add to each skipped file's report entry how many trials it took down."""
     counts = Counter(
-        relative_of[utt_id]
-        for _, *pair in dropped
-        for utt_id in set(pair)
-        if relative_of.get(utt_id) in report
+        files[utt_id] for _, *pair in dropped for utt_id in set(pair) if files.get(utt_id) in report
     )
     for relative, count in counts.items():
         dropped_text = f"{count} trial{'s' * (count != 1)} dropped"
@@ -535,16 +782,8 @@ def _note_dropped_trials(report, dropped, files, missing):
         )
 
 
-def _write_csv(path, columns, rows):
-    temporary = f"{path}.partial"
-    with open(temporary, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temporary, path)
-
-
 def _write_report(paths, options, audio_root, summary, entries):
+    """Write ``prepare_report.json`` and its markdown table, ``prepare_report.md``."""
     write_json(
         paths["report_json"],
         {"options": options, "audio_root": str(audio_root), "summary": summary, "files": entries},
@@ -570,12 +809,11 @@ def _write_report(paths, options, audio_root, summary, entries):
         ]
     else:
         lines.append("None.")
-    temporary = f"{paths['report_md']}.partial"
-    Path(temporary).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(temporary, paths["report_md"])
+    write_text(paths["report_md"], "\n".join(lines) + "\n")
 
 
 def _log_summary(summary, report_md):
+    """Log the sizes of the prepared sets, and a warning naming the report if files were skipped."""
     logger.info(
         "Prepared %d training utterances (%.2f h, %d speakers, %d segments), "
         "%d test utterances (%d speakers), %d trials",
@@ -600,6 +838,7 @@ def _log_summary(summary, report_md):
 
 
 def _entry(relative, problem, action):
+    """Return a report entry: the file, its problem and what was done with it."""
     return {"file": relative, "problem": problem, "action": action}
 
 
@@ -609,8 +848,10 @@ def _problem_kind(problem):
 
 
 def _by_file(entry):
+    """Sort key of report entries: the file path."""
     return entry["file"]
 
 
 def _cell(text):
+    """Escape ``|`` for a markdown table cell."""
     return str(text).replace("|", "\\|")

@@ -45,7 +45,6 @@ TRIALS = """\
 0 spkC/s1/u1.wav spkD/s1/u1.wav
 1 spkC/s1/bad.wav spkC/s1/u1.wav
 0 spkC/s1/bad.wav spkD/s1/u1.wav
-1 spkD/s1/u1.wav spkD/s9/gone.wav
 1 spkD/s1/u1.wav spkD/s2/u1.wav
 """
 
@@ -97,7 +96,6 @@ def test_bad_files_get_the_expected_fate(corpus, tmp_path, no_ffmpeg):
         "spkB/s2/notes.txt": "ignored",
         "spkB/s2/talk.m4a": "skipped",
         "spkC/s1/bad.wav": "skipped; 2 trials dropped",
-        "spkD/s9/gone.wav": "1 trial dropped",
     }
     problems = {entry["file"]: entry["problem"] for entry in report["files"]}
     assert problems["spkA/loose.wav"].startswith("not in the <speaker>/<session>/<utterance>")
@@ -108,10 +106,9 @@ def test_bad_files_get_the_expected_fate(corpus, tmp_path, no_ffmpeg):
     assert problems["spkB/s1/rate8k.wav"] == "sample rate 8000 Hz"
     assert problems["spkB/s1/stereo.wav"] == "2 channels"
     assert problems["spkB/s2/talk.m4a"].startswith("m4a not supported: convert to wav with ffmpeg")
-    assert problems["spkD/s9/gone.wav"] == "missing (named in the trial list)"
 
     summary = report["summary"]
-    assert summary["trials"] == 3 and summary["trials_dropped"] == 3
+    assert summary["trials"] == 3 and summary["trials_dropped"] == 2
     assert summary["skipped"] == 7 and summary["converted"] == 2
     assert summary["audio_files"] == len(GOOD) + 9
     markdown = open(paths["report_md"]).read()
@@ -227,16 +224,24 @@ def test_all_files_bad_raises_after_writing_the_report(tmp_path, no_ffmpeg):
     root = tmp_path / "corpus"
     write(root, "a/s/silent.wav", np.zeros(RATE * 2))
     write(root, "b/s/short.wav", tone(0.2))
+    write(root, "c/s/silent.wav", np.zeros(RATE * 2))
+    write(root, "d/s/short.wav", tone(0.2))
+    (root / "trials.txt").write_text(
+        "1 c/s/silent.wav c/s/silent.wav\n0 c/s/silent.wav d/s/short.wav\n"
+    )
     with pytest.raises(ValueError, match="no usable audio"):
         prepare_voxceleb(root, tmp_path / "out")
     report = json.loads((tmp_path / "out" / "prepare_report.json").read_text())
-    assert [entry["action"] for entry in report["files"]] == ["skipped", "skipped"]
+    assert [entry["action"] for entry in report["files"]] == ["skipped"] * 2 + [
+        "skipped; 2 trials dropped",
+        "skipped; 1 trial dropped",
+    ]
 
 
-def test_without_trial_list_every_speaker_trains(tmp_path):
+def test_without_trial_list_preparation_stops(tmp_path):
     root = tmp_path / "corpus"
     write(root, "a/s/u.wav", tone(2.0))
     write(root, "b/s/u.wav", tone(2.0))
-    paths = prepare_voxceleb(root, tmp_path / "out")
-    assert [row["spk_id"] for row in read_rows(paths["train_utts_csv"])] == ["a", "b"]
-    assert read_rows(paths["test_csv"]) == [] and read_rows(paths["trials_csv"]) == []
+    with pytest.raises(ValueError, match=r"holds no trial list \(no trials.txt, and no trial_file"):
+        prepare_voxceleb(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -11,7 +11,10 @@
 
 Every ``fit(embeddings, views=None, true_labels=None)`` returns a
 :class:`ClusteringResult`; views and true labels are accepted for a uniform
-interface and not used by these methods.
+interface and not used by these methods. Asking for more clusters than there are
+points, or than there are distinct points (after the L2 normalisation when it is
+on), is a ValueError in all three, which names the count (see
+:func:`~camsat_lobes.clustering.validation.check_distinct_points`).
 """
 
 import logging
@@ -23,7 +26,7 @@ from sklearn.mixture import GaussianMixture
 
 from .geometry import cluster_means, faiss_gpu_available, l2_normalize
 from .result import ClusteringResult
-from .validation import check_embeddings, check_n_clusters
+from .validation import check_distinct_points, check_embeddings, check_n_clusters
 
 __all__ = ["KMeansClusterer", "GMMClusterer", "AHCClusterer", "weighted_linkage"]
 
@@ -36,8 +39,8 @@ MAX_PROBABILITY_ENTRIES = 50_000_000
 class KMeansClusterer:
     """k-means through ``faiss.Kmeans``.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     n_clusters : int
         Number of centroids.
     seed : int
@@ -85,8 +88,8 @@ class KMeansClusterer:
     def fit(self, embeddings, views=None, true_labels=None):
         """Cluster the embeddings.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         embeddings : array_like
             N×D float array.
         views : array_like, optional
@@ -99,6 +102,11 @@ class KMeansClusterer:
         ClusteringResult
             Labels and the (n_clusters, D) centroids.
 
+        Raises
+        ------
+        ValueError
+            On NaN/inf, a wrong shape, or more clusters than (distinct) points.
+
         Example
         -------
         >>> x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
@@ -109,6 +117,11 @@ class KMeansClusterer:
         n_clusters = check_n_clusters(self.n_clusters, x.shape[0])
         if self.spherical:
             x = l2_normalize(x)
+        check_distinct_points(x, n_clusters, name=_points_name(self.spherical))
+        return self._fit_checked(x, n_clusters)
+
+    def _fit_checked(self, x, n_clusters):
+        """Run k-means on checked (and normalised) float32 points."""
         gpu = faiss_gpu_available() if self.use_gpu is None else self.use_gpu
         kmeans = faiss.Kmeans(
             x.shape[1],
@@ -138,8 +151,8 @@ class KMeansClusterer:
 class GMMClusterer:
     """Gaussian mixture (scikit-learn ``GaussianMixture``) started from faiss k-means.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     n_clusters : int
         Number of components.
     seed : int
@@ -195,8 +208,8 @@ class GMMClusterer:
     def fit(self, embeddings, views=None, true_labels=None):
         """Fit the mixture and assign each point to its most likely component.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         embeddings : array_like
             N×D float array.
         views : array_like, optional
@@ -210,6 +223,11 @@ class GMMClusterer:
             Labels, component means as centroids and the posteriors as
             probabilities (when N×K is at most ``MAX_PROBABILITY_ENTRIES``).
 
+        Raises
+        ------
+        ValueError
+            On NaN/inf, a wrong shape, or more components than (distinct) points.
+
         Example
         -------
         >>> x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
@@ -220,9 +238,10 @@ class GMMClusterer:
         n_clusters = check_n_clusters(self.n_clusters, x.shape[0])
         if self.normalize:
             x = l2_normalize(x)
+        check_distinct_points(x, n_clusters, name=_points_name(self.normalize))
         start = KMeansClusterer(
             n_clusters, seed=self.seed, niter=self.kmeans_niter, spherical=False
-        ).fit(x)
+        )._fit_checked(x, n_clusters)
         counts = np.bincount(start.labels, minlength=n_clusters).astype(np.float64)
         global_var = x.var(axis=0, dtype=np.float64)
         sq = (x.astype(np.float64) - start.centroids[start.labels]) ** 2
@@ -261,6 +280,11 @@ class GMMClusterer:
             centroids=mixture.means_.astype(np.float32),
             probabilities=probabilities,
         )
+
+
+def _points_name(normalized):
+    """Name the clustered points in error messages."""
+    return "the L2-normalised embeddings" if normalized else "embeddings"
 
 
 _LANCE_WILLIAMS = {
@@ -302,8 +326,8 @@ def weighted_linkage(centroids, weights, n_clusters, linkage="ward"):
     the nearest-neighbour-chain algorithm (O(m²) time, one m×m float32 matrix)
     and cut at ``n_clusters`` groups.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     centroids : numpy.ndarray
         (m, D) centres.
     weights : numpy.ndarray
@@ -366,6 +390,7 @@ def weighted_linkage(centroids, weights, n_clusters, linkage="ward"):
     parent = np.arange(m)
 
     def root(i):
+        """Return the representative of point ``i``'s group (halving the path on the way)."""
         while parent[i] != i:
             parent[i] = parent[parent[i]]
             i = parent[i]
@@ -385,8 +410,8 @@ class AHCClusterer:
     Above: k-means over-clustering into ``n_preclusters`` groups, then
     :func:`weighted_linkage` on their centroids weighted by their counts.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     n_clusters : int
         Number of clusters.
     seed : int
@@ -433,8 +458,8 @@ class AHCClusterer:
     def fit(self, embeddings, views=None, true_labels=None):
         """Cluster the embeddings.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         embeddings : array_like
             N×D float array.
         views : array_like, optional
@@ -447,6 +472,11 @@ class AHCClusterer:
         ClusteringResult
             Labels and the cluster means as centroids.
 
+        Raises
+        ------
+        ValueError
+            On NaN/inf, a wrong shape, or more clusters than (distinct) points.
+
         Example
         -------
         >>> x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
@@ -457,6 +487,7 @@ class AHCClusterer:
         n_clusters = check_n_clusters(self.n_clusters, x.shape[0])
         if self.normalize:
             x = l2_normalize(x)
+        check_distinct_points(x, n_clusters, name=_points_name(self.normalize))
         n = x.shape[0]
         if n <= self.max_points:
             labels = AgglomerativeClustering(n_clusters=n_clusters, linkage=self.linkage).fit(x)
@@ -467,7 +498,7 @@ class AHCClusterer:
             if m < n_clusters:
                 raise ValueError(f"n_preclusters={m} must be at least n_clusters={n_clusters}")
             logger.info("AHC: %d points over-clustered into %d before merging", n, m)
-            pre = KMeansClusterer(m, seed=self.seed, spherical=False).fit(x)
+            pre = KMeansClusterer(m, seed=self.seed, spherical=False)._fit_checked(x, m)
             counts = np.bincount(pre.labels, minlength=m)
             kept = np.flatnonzero(counts)
             if kept.size < n_clusters:

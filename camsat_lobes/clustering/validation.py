@@ -12,7 +12,12 @@ __all__ = [
     "check_views",
     "check_labels",
     "check_n_clusters",
+    "check_distinct_points",
+    "check_batch_size",
 ]
+
+#: Rows hashed at a time when counting distinct points (bounds the memory used).
+_HASH_BLOCK_ROWS = 65536
 
 
 def _first_bad_row(array):
@@ -29,8 +34,8 @@ def _first_bad_row(array):
 def check_embeddings(embeddings, name="embeddings"):
     """Check an N×D matrix of embeddings and return it as C-contiguous float32.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     embeddings : array_like
         Real-valued matrix, one row per point.
     name : str
@@ -78,8 +83,8 @@ def check_embeddings(embeddings, name="embeddings"):
 def check_views(views, n_points, dim, name="views"):
     """Check an N×V×D array of augmented views and return it as float32.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     views : array_like
         Views of each point: ``views[i, v]`` is view ``v`` of point ``i``.
     n_points : int
@@ -139,8 +144,8 @@ def check_views(views, n_points, dim, name="views"):
 def check_labels(labels, n_points=None, name="labels", min_classes=1):
     """Check a 1-D array of labels (integers or strings) and return it as an array.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     labels : array_like
         One label per point.
     n_points : int, optional
@@ -205,8 +210,8 @@ def check_labels(labels, n_points=None, name="labels", min_classes=1):
 def check_n_clusters(n_clusters, n_points, name="n_clusters"):
     """Check a requested number of clusters against the number of points.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     n_clusters : int
         Requested number of clusters.
     n_points : int
@@ -244,3 +249,122 @@ def check_n_clusters(n_clusters, n_points, name="n_clusters"):
             f"ask for at most {n_points} clusters or give more points"
         )
     return n_clusters
+
+
+def _distinct_rows_lower_bound(array):
+    """Return a lower bound on the number of distinct rows, exact unless two hashes collide.
+
+    Each row is hashed from the bits of its float32 values with wrapping integer
+    arithmetic, so equal rows always get equal hashes (no rounding can split them) and
+    a collision can only lower the count.
+    """
+    rows = np.ascontiguousarray(array, dtype=np.float32).reshape(array.shape[0], -1)
+    weights = np.random.default_rng(0).integers(1, 2**63, size=rows.shape[1], dtype=np.uint64)
+    weights |= np.uint64(1)  # odd multipliers: every bit of a value moves its row's hash
+    hashes = np.empty(rows.shape[0], dtype=np.uint64)
+    for start in range(0, rows.shape[0], _HASH_BLOCK_ROWS):
+        block = rows[start : start + _HASH_BLOCK_ROWS] + np.float32(0.0)  # -0.0 becomes 0.0
+        bits = block.view(np.uint32).astype(np.uint64)
+        hashes[start : start + _HASH_BLOCK_ROWS] = (bits * weights).sum(axis=1, dtype=np.uint64)
+    return int(np.unique(hashes).size)
+
+
+def check_distinct_points(embeddings, n_clusters, name="embeddings"):
+    """Check that the points hold at least ``n_clusters`` distinct rows.
+
+    Identical points always share a cluster, so ``n_clusters`` clusters need at least
+    as many distinct points; asking for more would leave clusters empty (k-means,
+    GMM) or split identical points arbitrarily (AHC). Many identical embeddings
+    usually mean a collapsed encoder or duplicated rows. The count costs one pass of
+    integer hashing (exact counting only runs when the hashes show too few).
+
+    Arguments
+    ---------
+    embeddings : numpy.ndarray
+        N×D float array, as it will be clustered (after any normalisation).
+    n_clusters : int
+        Requested number of clusters.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    int
+        ``n_clusters``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        When there are fewer distinct points than ``n_clusters``; the message says
+        how many distinct points there are.
+
+    Example
+    -------
+    >>> x = np.repeat(np.eye(3, dtype=np.float32), 5, axis=0)
+    >>> check_distinct_points(x, 3)
+    3
+    >>> check_distinct_points(x, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: embeddings hold only 3 distinct points (of 15) for n_clusters=4; ...
+    """
+    array = np.asarray(embeddings)
+    if _distinct_rows_lower_bound(array) >= n_clusters:
+        return n_clusters
+    distinct = int(np.unique(array.reshape(array.shape[0], -1), axis=0).shape[0])
+    if distinct < n_clusters:
+        points = "point" if distinct == 1 else "points"
+        raise ValueError(
+            f"{name} hold only {distinct} distinct {points} (of {array.shape[0]}) for "
+            f"n_clusters={n_clusters}; identical points always share a cluster, so ask for "
+            f"at most {distinct} clusters. Many identical embeddings usually mean a collapsed "
+            "encoder or duplicated rows: check the embeddings before clustering them"
+        )
+    return n_clusters
+
+
+def check_batch_size(batch_size, name="batch_size"):
+    """Check a mini-batch size of a clustering head: an integer of at least 2.
+
+    A batch of one point breaks BatchNorm in training mode and makes the per-batch
+    marginal entropy equal to the conditional one, so the information term of
+    IMSAT/CAMSAT stops spreading points over clusters.
+
+    Arguments
+    ---------
+    batch_size : int
+        Points per mini-batch.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    int
+        ``batch_size`` as a Python int.
+
+    Raises
+    ------
+    TypeError
+        When it is not an integer.
+    ValueError
+        When it is below 2.
+
+    Example
+    -------
+    >>> check_batch_size(250)
+    250
+    >>> check_batch_size(1)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size=1: mini-batches need at least 2 points ...
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {batch_size!r}")
+    batch_size = int(batch_size)
+    if batch_size < 2:
+        raise ValueError(
+            f"{name}={batch_size}: mini-batches need at least 2 points (BatchNorm statistics "
+            "and the per-batch marginal entropy are undefined on one point); use "
+            f"{name} >= 2, typically a few hundred"
+        )
+    return batch_size

@@ -29,11 +29,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-__all__ = ["GENERATOR_VERSION", "MiniVoxConfig"]
+__all__ = ["GENERATOR_VERSION", "PRESET_NAMES", "MiniVoxConfig"]
 
 #: Bumped whenever a code change alters the generated files, so that the cache
 #: folder of an older generator is never mistaken for a current one.
 GENERATOR_VERSION = 1
+
+#: Names accepted by :meth:`MiniVoxConfig.preset`, smallest first.
+PRESET_NAMES = ("tiny", "small", "default")
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,8 @@ class MiniVoxConfig:
     Ranges are ``(low, high)`` pairs, inclusive for counts; each value is drawn
     uniformly from its range (frequencies log-uniformly).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     num_train_speakers, num_test_speakers : int
         Disjoint speaker sets; the trial list uses the test speakers only.
     train_sessions, test_sessions : tuple of int
@@ -214,17 +217,44 @@ class MiniVoxConfig:
 
     @classmethod
     def preset(cls, name, **overrides):
-        """Return the preset called ``name`` (``"tiny"``, ``"small"`` or ``"default"``).
+        """Return the preset called ``name``, one of :data:`PRESET_NAMES`.
+
+        Use this rather than ``getattr(MiniVoxConfig, name)()``, which turns a mistyped
+        name into an AttributeError and accepts any attribute (``"from_dict"``...).
+
+        Arguments
+        ---------
+        name : str
+            ``"tiny"``, ``"small"`` or ``"default"``.
+        **overrides
+            Fields to set otherwise (e.g. ``seed=3``).
+
+        Returns
+        -------
+        MiniVoxConfig
+            The preset's settings.
+
+        Raises
+        ------
+        ValueError
+            When ``name`` is not a preset; the message lists the valid names.
 
         Example
         -------
         >>> MiniVoxConfig.preset("default") == MiniVoxConfig()
         True
+        >>> MiniVoxConfig.preset("small", seed=3).seed
+        3
+        >>> MiniVoxConfig.preset("huge")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown MiniVox preset 'huge'; choose one of: tiny, small, default
         """
-        makers = {"tiny": cls.tiny, "small": cls.small, "default": cls.default}
-        if name not in makers:
-            raise ValueError(f"unknown MiniVox preset {name!r}; choose one of {sorted(makers)}")
-        return makers[name](**overrides)
+        if not isinstance(name, str) or name not in PRESET_NAMES:
+            raise ValueError(
+                f"unknown MiniVox preset {name!r}; choose one of: {', '.join(PRESET_NAMES)}"
+            )
+        return getattr(cls, name)(**overrides)
 
     def to_dict(self):
         """Return the settings as a JSON-ready dict (ranges as lists).
