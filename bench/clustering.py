@@ -109,7 +109,31 @@ def metrics_at_scale(n=1_000_000, k=10_000, dim=192, seed=0):
     return rows
 
 
+METHOD_NAMES = {
+    "imsat": "IMSAT",
+    "camsat": "CAMSAT",
+    "supcon": "CAMSAT + SupCon",
+    "mixup": "CAMSAT + Mixup",
+    "infonce": "CAMSAT + InfoNCE",
+    "kmeans": "k-means",
+    "gmm": "GMM",
+    "ahc": "AHC",
+}
+
+
 def main():
+    """Print the tables the command line asks for."""
+    args = _parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    print("Settings:", json.dumps(vars(args)))
+    if not args.skip_methods:
+        _compare_methods(args)
+    if args.metrics_scale:
+        _print_metrics_at_scale(args)
+
+
+def _parse_args():
+    """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=50000)
     parser.add_argument("--dim", type=int, default=192)
@@ -141,105 +165,126 @@ def main():
     parser.add_argument(
         "--out", default="results/bench_clustering", help="folder for histories and curves"
     )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    return parser.parse_args()
+
+
+def _compare_methods(args):
+    """Time k-means, fit every method of ``--methods`` and print both tables."""
+    x, views, labels = make_embeddings(
+        args.n,
+        args.dim,
+        args.clusters,
+        args.views,
+        view_scale=args.view_scale,
+        seed=args.seed,
+    )
+    _print_kmeans_times(x, args)
+    rows, histories = _fit_methods(x, views, labels, args)
+    if histories:
+        plot_history(
+            histories,
+            pathlib.Path(args.out) / "curves.png",
+            title=f"{args.n} x {args.dim}, {args.clusters} speakers",
+        )
+    _print_clustering_table(rows, args)
+
+
+def _print_kmeans_times(x, args):
+    """Print the wall time of faiss and scikit-learn k-means on the same data."""
+    k = args.clusters
+    faiss_s, sklearn_s = time_kmeans(x, k, args.niter, args.seed)
+    print(f"\n## k-means wall time, {args.n} x {args.dim}, k={k}, {args.niter} iterations\n")
+    print("| faiss (s) | scikit-learn (s) | scikit-learn / faiss |")
+    print("|---:|---:|---:|")
+    print(f"| {faiss_s:.2f} | {sklearn_s:.2f} | {sklearn_s / faiss_s:.1f}x |")
+
+
+def _deep_methods(args, k_start):
+    """Return the builders of the deep methods, by key, starting from ``k_start`` clusters."""
+    camsat_weights = {
+        "augmentation": args.augmentation_weight,
+        "symmetry": args.symmetry_weight,
+        "mu": args.mu,
+    }
+    return {
+        "imsat": lambda: IMSAT(k_start, weights=LossWeights.imsat(mu=args.mu)),
+        "camsat": lambda: CAMSAT(k_start, weights=LossWeights(**camsat_weights)),
+        "supcon": lambda: CAMSAT(k_start, weights=LossWeights(supcon=1.0, **camsat_weights)),
+        "mixup": lambda: CAMSAT(k_start, weights=LossWeights(mixup=1.0, **camsat_weights)),
+        "infonce": lambda: CAMSAT(k_start, weights=LossWeights(infonce=1.0, **camsat_weights)),
+    }
+
+
+def _shallow_methods(args, k):
+    """Return the builders of the classical clusterers, by key, for ``k`` clusters."""
+    return {
+        "kmeans": lambda: KMeansClusterer(k, seed=args.seed, niter=args.niter),
+        "gmm": lambda: GMMClusterer(k, seed=args.seed, max_iter=args.gmm_iter),
+        "ahc": lambda: AHCClusterer(k, seed=args.seed),
+    }
+
+
+def _fit_methods(x, views, labels, args):
+    """Fit every method of ``--methods``; return the table rows and the training histories."""
+    k = args.clusters
+    k_start = int(round(args.start_factor * k))
+    hidden = tuple(int(h) for h in args.hidden.split(",") if h)
+    deep, shallow = _deep_methods(args, k_start), _shallow_methods(args, k)
     out = pathlib.Path(args.out)
-
-    settings = {key: value for key, value in vars(args).items()}
-    print("Settings:", json.dumps(settings))
-    if not args.skip_methods:
-        x, views, labels = make_embeddings(
-            args.n,
-            args.dim,
-            args.clusters,
-            args.views,
-            view_scale=args.view_scale,
-            seed=args.seed,
-        )
-        k = args.clusters
-        faiss_s, sklearn_s = time_kmeans(x, k, args.niter, args.seed)
-        print(f"\n## k-means wall time, {args.n} x {args.dim}, k={k}, {args.niter} iterations\n")
-        print("| faiss (s) | scikit-learn (s) | scikit-learn / faiss |")
-        print("|---:|---:|---:|")
-        print(f"| {faiss_s:.2f} | {sklearn_s:.2f} | {sklearn_s / faiss_s:.1f}x |")
-
-        k_start = int(round(args.start_factor * k))
-        hidden = tuple(int(h) for h in args.hidden.split(",") if h)
-        camsat_weights = {
-            "augmentation": args.augmentation_weight,
-            "symmetry": args.symmetry_weight,
-            "mu": args.mu,
-        }
-        deep = {
-            "imsat": lambda: IMSAT(k_start, weights=LossWeights.imsat(mu=args.mu)),
-            "camsat": lambda: CAMSAT(k_start, weights=LossWeights(**camsat_weights)),
-            "supcon": lambda: CAMSAT(k_start, weights=LossWeights(supcon=1.0, **camsat_weights)),
-            "mixup": lambda: CAMSAT(k_start, weights=LossWeights(mixup=1.0, **camsat_weights)),
-            "infonce": lambda: CAMSAT(k_start, weights=LossWeights(infonce=1.0, **camsat_weights)),
-        }
-        shallow = {
-            "kmeans": lambda: KMeansClusterer(k, seed=args.seed, niter=args.niter),
-            "gmm": lambda: GMMClusterer(k, seed=args.seed, max_iter=args.gmm_iter),
-            "ahc": lambda: AHCClusterer(k, seed=args.seed),
-        }
-        names = {
-            "imsat": "IMSAT",
-            "camsat": "CAMSAT",
-            "supcon": "CAMSAT + SupCon",
-            "mixup": "CAMSAT + Mixup",
-            "infonce": "CAMSAT + InfoNCE",
-            "kmeans": "k-means",
-            "gmm": "GMM",
-            "ahc": "AHC",
-        }
-        rows, histories = [], {}
-        for key in args.methods.split(","):
-            if key in deep:
-                model = deep[key]()
-                model.hidden_sizes, model.epochs, model.seed = hidden, args.epochs, args.seed
-                model.batch_size, model.progress = args.batch_size, False
-            else:
-                model = shallow[key]()
-            start = time.perf_counter()
-            result = model.fit(x, views=views, true_labels=labels if key in deep else None)
-            seconds = time.perf_counter() - start
-            m = clustering_metrics(result.labels, labels)
-            per_epoch = np.mean([r["seconds"] for r in result.history]) if result.history else None
-            start_k = k_start if key in deep else k
-            rows.append((names[key], start_k, result.n_clusters, m, seconds, per_epoch))
-            if result.history:
-                histories[names[key]] = result.history
-                save_history(result.history, out / f"history_{key}.json")
-            print(
-                f"done {names[key]}: {result.n_clusters} clusters, NMI {m['nmi']:.3f}, "
-                f"{seconds:.0f} s",
-                flush=True,
-            )
-        if histories:
-            plot_history(
-                histories, out / "curves.png", title=f"{args.n} x {args.dim}, {k} speakers"
-            )
-
-        print(f"\n## Clustering, {args.n} x {args.dim}, {k} true clusters, {args.views} views\n")
-        print("| method | K start | clusters found | NMI | ACC | AMI | ARI | total s | s/epoch |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for name, start_k, found, m, seconds, per_epoch in rows:
-            epoch_cell = f"{per_epoch:.1f}" if per_epoch is not None else "-"
-            print(
-                f"| {name} | {start_k} | {found} | {m['nmi']:.3f} | {m['acc']:.3f} | "
-                f"{m['ami']:.3f} | {m['ari']:.3f} | {seconds:.0f} | {epoch_cell} |"
-            )
-
-    if args.metrics_scale:
-        print("\n## Metrics suite, 1,000,000 points x 10,000 clusters\n")
-        print("| metrics | seconds | peak traced memory (MiB) |")
-        print("|---|---:|---:|")
-        for name, seconds, peak in metrics_at_scale(dim=args.dim, seed=args.seed):
-            print(f"| {name} | {seconds:.1f} | {peak:.0f} |")
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows, histories = [], {}
+    for key in args.methods.split(","):
+        is_deep = key in deep
+        model = _trained_as_asked(deep[key](), hidden, args) if is_deep else shallow[key]()
+        start = time.perf_counter()
+        result = model.fit(x, views=views, true_labels=labels if is_deep else None)
+        seconds = time.perf_counter() - start
+        m = clustering_metrics(result.labels, labels)
+        per_epoch = np.mean([r["seconds"] for r in result.history]) if result.history else None
+        start_k = k_start if is_deep else k
+        name = METHOD_NAMES[key]
+        rows.append((name, start_k, result.n_clusters, m, seconds, per_epoch))
+        if result.history:
+            histories[name] = result.history
+            save_history(result.history, out / f"history_{key}.json")
         print(
-            f"\nProcess peak RSS: {rss:.0f} MiB (includes the 1M x {args.dim} float32 embeddings)"
+            f"done {name}: {result.n_clusters} clusters, NMI {m['nmi']:.3f}, {seconds:.0f} s",
+            flush=True,
         )
+    return rows, histories
+
+
+def _trained_as_asked(model, hidden, args):
+    """Set a deep model's hidden sizes, epochs, seed and batch size from the command line."""
+    model.hidden_sizes, model.epochs, model.seed = hidden, args.epochs, args.seed
+    model.batch_size, model.progress = args.batch_size, False
+    return model
+
+
+def _print_clustering_table(rows, args):
+    """Print NMI, ACC, AMI, ARI, cluster counts and times of every method."""
+    print(
+        f"\n## Clustering, {args.n} x {args.dim}, {args.clusters} true clusters, "
+        f"{args.views} views\n"
+    )
+    print("| method | K start | clusters found | NMI | ACC | AMI | ARI | total s | s/epoch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, start_k, found, m, seconds, per_epoch in rows:
+        epoch_cell = f"{per_epoch:.1f}" if per_epoch is not None else "-"
+        print(
+            f"| {name} | {start_k} | {found} | {m['nmi']:.3f} | {m['acc']:.3f} | "
+            f"{m['ami']:.3f} | {m['ari']:.3f} | {seconds:.0f} | {epoch_cell} |"
+        )
+
+
+def _print_metrics_at_scale(args):
+    """Print the time and memory of the metrics suite on a million points."""
+    print("\n## Metrics suite, 1,000,000 points x 10,000 clusters\n")
+    print("| metrics | seconds | peak traced memory (MiB) |")
+    print("|---|---:|---:|")
+    for name, seconds, peak in metrics_at_scale(dim=args.dim, seed=args.seed):
+        print(f"| {name} | {seconds:.1f} | {peak:.0f} |")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nProcess peak RSS: {rss:.0f} MiB (includes the 1M x {args.dim} float32 embeddings)")
 
 
 if __name__ == "__main__":

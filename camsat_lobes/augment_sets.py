@@ -19,11 +19,9 @@ at least 0.5 m from the walls), so the augmentation never replays the corpus's o
 channels.
 """
 
-import csv
 import functools
 import hashlib
 import logging
-import os
 import zlib
 from pathlib import Path
 
@@ -33,7 +31,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from camsat_lobes.audio_checks import read_audio_mono
-from camsat_lobes.prepare import outputs_up_to_date, write_json
+from camsat_lobes.files import outputs_up_to_date, write_csv, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +48,7 @@ NOISE_RMS = 0.05
 
 
 def _rng(seed, name, index):
+    """Return the generator of item ``index`` of the set ``name`` (its own seeded stream)."""
     tag = zlib.crc32(f"augment_sets.{name}".encode())
     return np.random.default_rng(np.random.SeedSequence([int(seed), tag, int(index)]))
 
@@ -250,7 +249,7 @@ def build_augmentation_sets(
         "num_rirs": num_rirs,
         "num_babble": num_babble if babble_sources else 0,
         "noise_duration": noise_duration,
-        "babble_sources": _digest(babble_sources),
+        "babble_sources": _path_list_fingerprint(babble_sources),
     }
     paths = {
         "noise_csv": output_folder / "noise.csv",
@@ -282,6 +281,7 @@ def build_augmentation_sets(
 
 
 def _noise_item(index, seed, num_samples, rate):
+    """Return the ID and signal of coloured noise number ``index`` (colours in turn)."""
     colour = NOISE_COLOURS[index % len(NOISE_COLOURS)]
     return f"{colour}_{index:04d}", coloured_noise(
         colour, num_samples, _rng(seed, "noise", index), rate
@@ -289,10 +289,12 @@ def _noise_item(index, seed, num_samples, rate):
 
 
 def _rir_item(index, seed, rate):
+    """Return the ID and impulse response of room number ``index``."""
     return f"room_{index:04d}", room_rir(_rng(seed, "rir", index), rate)[0]
 
 
 def _babble_item(index, seed, sources, num_samples, rate):
+    """Return the ID and signal of babble number ``index`` (a few random talkers summed)."""
     rng = _rng(seed, "babble", index)
     talkers = min(int(rng.integers(BABBLE_TALKERS[0], BABBLE_TALKERS[1] + 1)), len(sources))
     chosen = rng.choice(len(sources), size=talkers, replace=False)
@@ -302,6 +304,7 @@ def _babble_item(index, seed, sources, num_samples, rate):
 
 
 def _talker(path, rate):
+    """Read one babble source, refusing unreadable, empty or silent files."""
     try:
         signal = read_audio_mono(path, rate)
     except Exception as error:  # re-raised with the file named
@@ -320,14 +323,10 @@ def _write_set(csv_path, folder, make_item, count, sample_rate, subtype="PCM_16"
         path = folder / f"{item_id}.wav"
         sf.write(path, signal, sample_rate, subtype=subtype)
         rows.append([item_id, f"{len(signal) / sample_rate:.4f}", str(path), "wav", ""])
-    temporary = f"{csv_path}.partial"
-    with open(temporary, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(CSV_HEADER)
-        writer.writerows(rows)
-    os.replace(temporary, csv_path)
+    write_csv(csv_path, CSV_HEADER, rows)
 
 
-def _digest(paths):
+def _path_list_fingerprint(paths):
+    """Return the number of paths and the SHA-1 of their sorted list (order does not matter)."""
     text = "\n".join(sorted(paths))
     return {"count": len(paths), "sha1": hashlib.sha1(text.encode()).hexdigest()}

@@ -6,6 +6,15 @@
 - ``views.npy``: ``N x V x D`` float32, ``V`` embeddings of freshly augmented copies;
 - ``ids.txt``: the utterance IDs, one per line.
 
+A row's clean embedding does not depend on the batch it was computed in: the
+encoders never let zero padding reach their network
+(:func:`~camsat_lobes.encoders.base.embed_unpadded`), so it equals the embedding of
+the file alone, whatever ``batch_size``. Within a batch, only utterances of the same
+length in samples share a forward pass; rows are read longest first so that equal
+lengths meet. With ``max_duration`` every longer utterance is cut to the same length,
+and these then fill whole forward passes: that is the fast path at VoxCeleb scale,
+where otherwise almost every utterance has a length of its own.
+
 The arrays are memory-mapped and filled chunk by chunk; after each chunk they are
 flushed and ``extraction_progress.json`` records how many rows are done. A killed run
 restarts at the first unfinished chunk, so no row is lost or written twice, and each
@@ -32,6 +41,7 @@ from camsat_lobes.encoders.augmentation import (
     restart_augmentation_streams,
 )
 from camsat_lobes.encoders.data import read_audio_columns, waveform_batches
+from camsat_lobes.files import write_text
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +67,11 @@ def extract_embeddings(
 ):
     r"""Embed every utterance of a manifest, clean and in ``n_views`` augmented views.
 
+    Clean embeddings are those of each file embedded alone, for any ``batch_size``
+    (the views depend on the random draws, hence on the batching). Utterances of the
+    same length share one forward pass; cutting with ``max_duration`` makes the long
+    ones equal in length, the fast path on large corpora.
+
     Arguments
     ---------
     encoder : camsat_lobes.encoders.base.Encoder
@@ -72,12 +87,14 @@ def extract_embeddings(
         separately; default: :func:`~camsat_lobes.encoders.augmentation.build_augmenter`
         without augmentation sets (synthetic noise and equalisation only).
     batch_size : int
-        Utterances per forward pass.
+        Utterances read per batch; those of equal length are embedded in one forward
+        pass, the others separately (padding never reaches the encoder).
     chunk_size : int
         Rows written between two progress updates.
     max_duration : float, optional
         Utterances longer than this (seconds) are cut to their first
-        ``max_duration`` seconds.
+        ``max_duration`` seconds; the cut ones all have the same length and are
+        embedded together, batch by batch.
     num_workers : int
         Audio-loading processes.
     seed : int
@@ -111,40 +128,14 @@ def extract_embeddings(
     output_folder.mkdir(parents=True, exist_ok=True)
     data = read_audio_columns(manifest_csv)
     ids = list(data)
-    paths = {
-        "embeddings": str(output_folder / EMBEDDINGS_FILE),
-        "views": str(output_folder / VIEWS_FILE),
-        "ids": str(output_folder / IDS_FILE),
-    }
-    dim = int(encoder.embedding_dim)
-    job = {
-        "manifest": str(manifest_csv),
-        "ids_sha1": hashlib.sha1("\n".join(ids).encode()).hexdigest(),
-        "n_rows": len(ids),
-        "n_views": int(n_views),
-        "dim": dim,
-        "chunk_size": int(chunk_size),
-        "batch_size": int(batch_size),
-        "max_duration": max_duration,
-        "seed": int(seed),
-    }
+    paths = _output_paths(output_folder)
+    job = _job(manifest_csv, ids, encoder, n_views, chunk_size, batch_size, max_duration, seed)
     progress_path = output_folder / PROGRESS_FILE
     done = _rows_done(progress_path, job, paths)
     if done == len(ids):
         logger.info("Embeddings in %s are complete; nothing to extract", output_folder)
         return paths
-    if done == 0:
-        _write_atomic(output_folder / IDS_FILE, "".join(f"{utt_id}\n" for utt_id in ids))
-        mode = "w+"
-    else:
-        logger.info("Resuming extraction in %s at row %d of %d", output_folder, done, len(ids))
-        mode = "r+"
-    embeddings = np.lib.format.open_memmap(
-        paths["embeddings"], mode=mode, dtype=np.float32, shape=(len(ids), dim)
-    )
-    views = np.lib.format.open_memmap(
-        paths["views"], mode=mode, dtype=np.float32, shape=(len(ids), n_views, dim)
-    )
+    embeddings, views = _open_arrays(output_folder, paths, ids, n_views, job["dim"], done)
     if n_views > 0 and augmenter is None:
         augmenter = build_augmenter(sample_rate=encoder.sample_rate)
     max_samples = None if max_duration is None else int(max_duration * encoder.sample_rate)
@@ -152,23 +143,14 @@ def extract_embeddings(
     bar = tqdm(total=len(ids), initial=done, desc="Embedding", unit="utt", disable=not progressbar)
     for chunk_start in range(done, len(ids), chunk_size):
         chunk_end = min(chunk_start + chunk_size, len(ids))
-        rows = sorted(range(chunk_start, chunk_end), key=lambda i: -durations[i])
+        rows = _longest_first(range(chunk_start, chunk_end), durations)
         with _seeded(seed + chunk_start // chunk_size):
             if augmenter is not None:
                 restart_augmentation_streams(augmenter)
             for batch in waveform_batches(data, rows, batch_size, num_workers):
-                wavs, lengths = _cut(batch.sig.data, batch.sig.lengths, max_samples)
-                batch_rows = [data[utt_id]["index"] for utt_id in batch.id]
-                embeddings[batch_rows] = _embed_checked(encoder, wavs, lengths, batch.id, data)
-                for view in range(n_views):
-                    augmented, aug_lengths = augment_independently(augmenter, wavs, lengths)
-                    views[batch_rows, view] = _embed_checked(
-                        encoder, augmented, aug_lengths, batch.id, data, view=view
-                    )
-                bar.update(len(batch_rows))
-        embeddings.flush()
-        views.flush()
-        _write_atomic(progress_path, json.dumps(dict(job, rows_done=chunk_end), indent=1))
+                _embed_batch(encoder, batch, data, embeddings, views, augmenter, max_samples)
+                bar.update(len(batch.id))
+        _record_progress(progress_path, job, chunk_end, embeddings, views)
     bar.close()
     del embeddings, views
     return paths
@@ -200,14 +182,16 @@ def load_embeddings(folder):
     """
     folder = pathlib.Path(folder)
     progress_path = folder / PROGRESS_FILE
-    progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
+    progress = (
+        json.loads(progress_path.read_text(encoding="utf-8")) if progress_path.is_file() else {}
+    )
     if progress.get("rows_done") is None or progress["rows_done"] < progress["n_rows"]:
         raise FileNotFoundError(
             f"No complete extraction in {folder}: run extract_embeddings to (re)start it."
         )
     embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r")
     views = np.load(folder / VIEWS_FILE, mmap_mode="r")
-    ids = (folder / IDS_FILE).read_text().split("\n")[:-1]
+    ids = (folder / IDS_FILE).read_text(encoding="utf-8").split("\n")[:-1]
     return embeddings, views, ids
 
 
@@ -263,7 +247,7 @@ def _rows_done(progress_path, job, paths):
     if not progress_path.is_file():
         return 0
     try:
-        progress = json.loads(progress_path.read_text())
+        progress = json.loads(progress_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         logger.warning("Unreadable %s; starting the extraction again", progress_path)
         return 0
@@ -278,10 +262,72 @@ def _rows_done(progress_path, job, paths):
     return int(rows_done)
 
 
-def _write_atomic(path, text):
-    tmp = pathlib.Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _output_paths(output_folder):
+    """Return the paths (str) of the arrays and of ``ids.txt``."""
+    return {
+        "embeddings": str(output_folder / EMBEDDINGS_FILE),
+        "views": str(output_folder / VIEWS_FILE),
+        "ids": str(output_folder / IDS_FILE),
+    }
+
+
+def _job(manifest_csv, ids, encoder, n_views, chunk_size, batch_size, max_duration, seed):
+    """Describe the extraction: a run resumes only an extraction with the same description."""
+    return {
+        "manifest": str(manifest_csv),
+        "ids_sha1": hashlib.sha1("\n".join(ids).encode()).hexdigest(),
+        "n_rows": len(ids),
+        "n_views": int(n_views),
+        "dim": int(encoder.embedding_dim),
+        "chunk_size": int(chunk_size),
+        "batch_size": int(batch_size),
+        "max_duration": max_duration,
+        "seed": int(seed),
+    }
+
+
+def _open_arrays(output_folder, paths, ids, n_views, dim, done):
+    """Open the memory-mapped arrays: new ones (writing ``ids.txt``), or resumed at row ``done``."""
+    if done == 0:
+        write_text(output_folder / IDS_FILE, "".join(f"{utt_id}\n" for utt_id in ids))
+        mode = "w+"
+    else:
+        logger.info("Resuming extraction in %s at row %d of %d", output_folder, done, len(ids))
+        mode = "r+"
+    embeddings = np.lib.format.open_memmap(
+        paths["embeddings"], mode=mode, dtype=np.float32, shape=(len(ids), dim)
+    )
+    views = np.lib.format.open_memmap(
+        paths["views"], mode=mode, dtype=np.float32, shape=(len(ids), n_views, dim)
+    )
+    return embeddings, views
+
+
+def _longest_first(rows, durations):
+    """Order rows longest first, ties in manifest order, so that equal lengths share batches.
+
+    The order is deterministic, and the utterances cut to ``max_duration`` sit together.
+    """
+    return sorted(rows, key=lambda i: -durations[i])
+
+
+def _embed_batch(encoder, batch, data, embeddings, views, augmenter, max_samples):
+    """Write the clean embeddings and the augmented views of one batch into their rows."""
+    wavs, lengths = _cut(batch.sig.data, batch.sig.lengths, max_samples)
+    batch_rows = [data[utt_id]["index"] for utt_id in batch.id]
+    embeddings[batch_rows] = _embed_checked(encoder, wavs, lengths, batch.id, data)
+    for view in range(views.shape[1]):
+        augmented, aug_lengths = augment_independently(augmenter, wavs, lengths)
+        views[batch_rows, view] = _embed_checked(
+            encoder, augmented, aug_lengths, batch.id, data, view=view
+        )
+
+
+def _record_progress(progress_path, job, rows_done, embeddings, views):
+    """Flush the arrays, then record that the rows before ``rows_done`` are finished."""
+    embeddings.flush()
+    views.flush()
+    write_text(progress_path, json.dumps(dict(job, rows_done=rows_done), indent=1))
 
 
 class _seeded:
@@ -305,7 +351,7 @@ def _cut(wavs, lengths, max_samples):
     """Cut a padded batch to at most ``max_samples`` samples."""
     if max_samples is None or wavs.shape[1] <= max_samples:
         return wavs, lengths
-    absolute = (lengths * wavs.shape[1]).clamp(max=max_samples)
+    absolute = (lengths * wavs.shape[1]).round().clamp(max=max_samples)
     return wavs[:, :max_samples], absolute / max_samples
 
 

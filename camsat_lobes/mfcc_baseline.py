@@ -24,7 +24,8 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.lobes.features import MFCC
 from tqdm import tqdm
 
-from camsat_lobes.prepare import prepare_voxceleb, write_json
+from camsat_lobes.files import write_json
+from camsat_lobes.prepare import prepare_voxceleb
 from camsat_lobes.verification import compute_eer, compute_min_dcf, cosine_score
 
 logger = logging.getLogger(__name__)
@@ -310,6 +311,7 @@ def mfcc_embeddings(rows, n_mfcc=24, description="Embedding utterances"):
 
 
 def _condition_row(condition, raw, scores, labels):
+    """Return the table row of one trial condition: counts, raw and normalised EER, minDCF."""
     row = {
         "condition": condition,
         "targets": int(labels.sum()),
@@ -325,11 +327,13 @@ def _condition_row(condition, raw, scores, labels):
 
 
 def _read_csv(path):
+    """Return the rows of a CSV file as dicts."""
     with open(path, newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream))
 
 
 def _percent(value):
+    """Format a rate as a percentage, ``n/a`` for None."""
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from camsat_lobes.analysis import (
+from camsat_lobes.correlation import (
     DEFAULT_GROUPS,
     correlation_table,
     plot_correlation_heatmap,

@@ -28,7 +28,9 @@ from camsat_lobes.encoders import (
     build_augmenter,
 )
 from camsat_lobes.encoders.augmentation import RandomEQ
-from camsat_lobes.encoders.ssl import DINOHead, DINOLoss, ProjectionHead, nt_xent, ssl_dataset
+from camsat_lobes.encoders.dino import DINOHead, DINOLoss
+from camsat_lobes.encoders.simclr import ProjectionHead, nt_xent
+from camsat_lobes.encoders.ssl import ssl_dataset
 
 SAMPLE_RATE = 16000
 FRAGMENTS = pathlib.Path(__file__).resolve().parents[1] / "hparams" / "encoders"

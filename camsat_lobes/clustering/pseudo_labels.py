@@ -5,14 +5,16 @@ import pathlib
 
 import numpy as np
 
+from camsat_lobes.files import write_csv
+
 __all__ = ["write_pseudo_labels", "read_pseudo_labels"]
 
 
 def write_pseudo_labels(path, ids, labels):
     """Write one row ``ID,cluster`` per utterance.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     path : str or pathlib.Path
         CSV file to write (parent folders are made). Written to a temporary
         name first and renamed, so an interrupted run never leaves half a file.
@@ -47,20 +49,15 @@ def write_pseudo_labels(path, ids, labels):
         duplicate = next(i for i in ids if i in seen or seen.add(i))
         raise ValueError(f"ID {duplicate!r} appears more than once; IDs must be unique")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["ID", "cluster"])
-        writer.writerows(zip(ids, labels.tolist()))
-    partial.replace(path)
+    write_csv(path, ["ID", "cluster"], zip(ids, labels.tolist()))
     return path
 
 
 def read_pseudo_labels(path):
     """Read a file written by :func:`write_pseudo_labels`.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     path : str or pathlib.Path
         The CSV file.
 
@@ -83,7 +80,7 @@ def read_pseudo_labels(path):
         raise FileNotFoundError(
             f"pseudo-label file {path} does not exist; run the clustering stage"
         )
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header != ["ID", "cluster"]:

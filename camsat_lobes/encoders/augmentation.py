@@ -141,6 +141,7 @@ class RandomEQ(torch.nn.Module):
         """Magnitude of random high-pass and low-pass responses, one per waveform."""
 
         def log_uniform(bounds):
+            """Draw one value per waveform, log-uniformly between ``bounds``."""
             low, high = math.log(bounds[0]), math.log(bounds[1])
             draw = torch.rand(batch, 1, device=freqs.device) * (high - low) + low
             return torch.exp(draw)
@@ -200,6 +201,24 @@ def build_augmenter(
     >>> wavs.shape
     torch.Size([2, 16000])
     """
+    sets = _checked_sets(augmentation_sets)
+    augmentations = [
+        *_room_and_microphone(sets, sample_rate, reverb, eq_max_gain_db),
+        *_noises(sets, sample_rate, noise_snr, babble_snr),
+        *_spectral_and_speed(sample_rate, drop_freq, speeds),
+    ]
+    return Augmenter(
+        parallel_augment=False,
+        concat_original=False,
+        shuffle_augmentations=True,
+        min_augmentations=min_augmentations,
+        max_augmentations=max_augmentations,
+        augmentations=augmentations,
+    )
+
+
+def _checked_sets(augmentation_sets):
+    """Return the augmentation sets as a dict, refusing paths that do not exist."""
     sets = dict(augmentation_sets or {})
     unknown = set(sets) - {"noise_csv", "rir_csv", "babble_csv"}
     if unknown:
@@ -211,6 +230,11 @@ def build_augmenter(
                 f"Augmentation set {key}={path} does not exist; build it with "
                 "camsat_lobes.augment_sets.build_augmentation_sets or pass None."
             )
+    return sets
+
+
+def _room_and_microphone(sets, sample_rate, reverb, eq_max_gain_db):
+    """Return the room reverberation (with a ``rir_csv``) and microphone colouring, if on."""
     augmentations = []
     if reverb and sets.get("rir_csv"):
         augmentations.append(
@@ -220,7 +244,12 @@ def build_augmenter(
         )
     if eq_max_gain_db > 0:
         augmentations.append(RandomEQ(sample_rate=sample_rate, max_gain_db=eq_max_gain_db))
-    augmentations.append(
+    return augmentations
+
+
+def _noises(sets, sample_rate, noise_snr, babble_snr):
+    """Return the background noise (white without a ``noise_csv``) and the babble, if any."""
+    augmentations = [
         AddNoise(
             csv_file=sets.get("noise_csv"),
             snr_low=noise_snr[0],
@@ -228,7 +257,7 @@ def build_augmenter(
             noise_sample_rate=sample_rate,
             clean_sample_rate=sample_rate,
         )
-    )
+    ]
     if sets.get("babble_csv"):
         augmentations.append(
             AddNoise(
@@ -239,18 +268,17 @@ def build_augmenter(
                 clean_sample_rate=sample_rate,
             )
         )
+    return augmentations
+
+
+def _spectral_and_speed(sample_rate, drop_freq, speeds):
+    """Return the notch filtering (``DropFreq``) and speed perturbation, if on."""
+    augmentations = []
     if drop_freq:
         augmentations.append(DropFreq(drop_freq_count_low=1, drop_freq_count_high=3))
     if speeds:
         augmentations.append(SpeedPerturb(orig_freq=sample_rate, speeds=list(speeds)))
-    return Augmenter(
-        parallel_augment=False,
-        concat_original=False,
-        shuffle_augmentations=True,
-        min_augmentations=min_augmentations,
-        max_augmentations=max_augmentations,
-        augmentations=augmentations,
-    )
+    return augmentations
 
 
 def augment_independently(augmenter, wavs, wav_lens=None):

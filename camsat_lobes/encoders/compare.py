@@ -254,7 +254,7 @@ def compare_encoders(
     ]
     for name in encoders:
         changes = overrides.get(name, {})
-        tag = name + ("-" + _digest(changes) if changes else "")
+        tag = name + ("-" + _overrides_tag(changes) if changes else "")
         folder = save_folder / tag
         encoder = load_encoder(name, hparams_dir, changes)
         seconds = _timed_fit(encoder, paths["train_utts_csv"], folder, sets, run_opts)
@@ -364,11 +364,13 @@ def _timed_fit(encoder, manifest, folder, sets, run_opts):
     return total
 
 
-def _digest(changes):
+def _overrides_tag(changes):
+    """Return 8 hex digits that tell these overrides apart (for the folder name)."""
     return hashlib.sha1(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def _read_csv(path):
+    """Return the rows of a CSV file as dicts."""
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 

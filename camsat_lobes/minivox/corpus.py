@@ -34,6 +34,8 @@ import numpy as np
 from scipy import signal
 from tqdm.auto import tqdm
 
+from camsat_lobes.files import atomic_write
+
 from .channel import ChannelSimulator, SessionChannel, sample_session_channel
 from .config import GENERATOR_VERSION, MiniVoxConfig
 from .phonemes import english_to_ipa, ipa_to_tokens
@@ -68,8 +70,8 @@ SPLITS = ("train", "test")
 class UtterancePlan:
     """What one utterance will say and how.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     name : str
         File name, e.g. ``"00001.wav"``.
     ids : tuple of int
@@ -131,8 +133,8 @@ class SpeakerPlan:
 def plan_corpus(config):
     """Return the plan of every speaker, session and utterance (no audio is made).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     config : MiniVoxConfig
         The corpus settings.
 
@@ -179,6 +181,7 @@ def plan_corpus(config):
 
 
 def _plan_utterance(config, ids):
+    """Draw the speed, length and sentence of one utterance from its own stream."""
     rng = rng_for(config.seed, "utterance", *ids)
     speed = float(rng.uniform(*config.speed_range))
     seconds = float(rng.uniform(*config.speech_duration))
@@ -206,8 +209,8 @@ def default_root(config):
 def generate_minivox(config=None, root=None, num_workers=None):
     """Generate (or find in the cache) a MiniVox corpus and return its root.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     config : MiniVoxConfig, optional
         The settings; the default preset if omitted.
     root : str or pathlib.Path, optional
@@ -282,6 +285,7 @@ def generate_minivox(config=None, root=None, num_workers=None):
 
 
 def _is_complete(root, config):
+    """Tell whether ``root`` holds the finished corpus of ``config`` (raise for another config)."""
     marker = root / COMPLETE_MARKER
     if not marker.is_file():
         return False
@@ -319,6 +323,7 @@ def _claim(root, config):
 
 @contextlib.contextmanager
 def _locked(root):
+    """Hold an exclusive lock on ``root`` for the block."""
     with open(root / LOCK_FILE, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -328,17 +333,17 @@ def _locked(root):
 
 
 def _atomic_write(path, write):
-    """Call ``write(temporary_path)`` then rename the result to ``path``."""
-    temporary = path.with_name(path.name + TEMP_SUFFIX)
-    write(temporary)
-    os.replace(temporary, path)
+    """Write ``path`` atomically through a ``TEMP_SUFFIX`` file (a rerun removes leftover wavs)."""
+    atomic_write(path, write, suffix=TEMP_SUFFIX)
 
 
 def _write_json(path, data):
+    """Write MiniVox's JSON layout (indent 1, non-ASCII kept, final newline); not atomic."""
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _wav_frames(path):
+    """Return the number of samples of a wav file."""
     with wave.open(str(path), "rb") as handle:
         return handle.getnframes()
 
@@ -374,6 +379,7 @@ def _render(root, config, speakers, num_workers):
 
 
 def _relative(root, path):
+    """Return ``path`` relative to ``<root>/wav``, posix style."""
     return path.relative_to(root / "wav").as_posix()
 
 
@@ -421,11 +427,13 @@ def _trim_silence(audio, threshold=0.02, margin=0.04):
 
 
 def _resample(audio, source_rate, target_rate):
+    """Resample with a polyphase filter."""
     step = math.gcd(source_rate, target_rate)
     return signal.resample_poly(audio, target_rate // step, source_rate // step)
 
 
 def _write_wav(path, audio, rate):
+    """Write mono 16-bit PCM, clipping to [-1, 1]."""
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as handle:
         handle.setnchannels(1)

@@ -26,7 +26,11 @@ import speechbrain as sb
 import yaml
 from hyperpyyaml import load_hyperpyyaml
 
-from camsat_lobes.analysis import correlation_table, plot_correlation_heatmap, write_correlation_csv
+from camsat_lobes.correlation import (
+    correlation_table,
+    plot_correlation_heatmap,
+    write_correlation_csv,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import Chain, run  # noqa: E402
