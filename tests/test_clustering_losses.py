@@ -90,13 +90,96 @@ def test_contrastive_loss_matches_a_direct_implementation():
     )
 
 
-def test_vat_direction_increases_the_divergence_more_than_random():
+def _sphere_blobs(n_clusters=10, per_cluster=50, dim=32, spread=0.25, seed=0):
+    """L2-normalised blobs on the unit hypersphere (10th-neighbour distance about 0.3)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(n_clusters), per_cluster)
+    x = centres[labels] + spread * rng.normal(size=(labels.size, dim)) / np.sqrt(dim)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return torch.from_numpy(x.astype(np.float32))
+
+
+def _vat_radius(x, neighbours=10, eps_scale=0.25):
+    """CAMSAT's default radius: 0.25 × the distance to the 10th nearest neighbour."""
+    distances = torch.cdist(x, x)
+    return eps_scale * distances.sort(dim=1).values[:, neighbours]
+
+
+def _briefly_trained_head(x, n_clusters=20, steps=50, seed=0):
+    """A small BatchNorm head after a few full-batch steps of information maximisation."""
+    torch.manual_seed(seed)
+    head = ClusteringHead(x.shape[1], n_clusters, hidden_sizes=(64,))
+    optimizer = torch.optim.Adam(head.parameters(), lr=2e-3)
+    for _ in range(steps):
+        loss = information_maximization_loss(F.softmax(head(x), dim=1), mu=4.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return head
+
+
+def _random_direction_divergence(head, x, target, eps, draws=20):
+    """Mean KL at radius eps along random unit directions (same BatchNorm handling)."""
+    values = []
+    with frozen_batch_norm_statistics(head), torch.no_grad():
+        for _ in range(draws):
+            d = F.normalize(torch.randn_like(x), dim=1)
+            values.append(kl_divergence(target, head(x + eps[:, None] * d)).item())
+    return float(np.mean(values))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vat_with_default_step_finds_a_direction_on_unit_norm_embeddings(seed):
+    """On L2-normalised blobs, the defaults give a direction far better than a random one.
+
+    An absolute probe step of 10 (IMSAT's value for pixels) is about 30 times this
+    fixture's 10th-neighbour distance: its direction is little better than random.
+    """
+    x = _sphere_blobs(seed=seed)
+    eps = _vat_radius(x)
+    head = _briefly_trained_head(x, seed=seed).train()
+    target = F.softmax(head(x), dim=1).detach()
+    torch.manual_seed(seed)
+    random_kl = _random_direction_divergence(head, x, target, eps)
+    adversarial = [vat_loss(head, x, target, eps).item() for _ in range(3)]
+    assert np.mean(adversarial) > 10 * random_kl, (adversarial, random_kl)
+    too_far = vat_loss(head, x, target, eps, xi_fraction=10.0 / eps.median().item()).item()
+    assert too_far < 0.5 * np.mean(adversarial)
+
+
+def test_vat_is_invariant_to_the_scale_of_the_inputs():
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    x = F.normalize(torch.randn(64, 8), dim=1)
+    target = F.softmax(head(x), dim=1).detach()
+    eps = torch.linspace(0.05, 0.2, 64)
+    c = 40.0
+    rescaled_head = torch.nn.Sequential(_Scale(1 / c), head)
+    torch.manual_seed(1)
+    unit = vat_loss(head, x, target, eps)
+    torch.manual_seed(1)
+    scaled = vat_loss(rescaled_head, c * x, target, c * eps)
+    torch.testing.assert_close(scaled, unit, rtol=1e-3, atol=1e-7)
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return self.factor * x
+
+
+def test_vat_direction_beats_random_with_more_power_iterations():
     torch.manual_seed(0)
     head = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
     x = torch.randn(64, 8)
     target = F.softmax(head(x), dim=1).detach()
     eps = torch.full((64,), 0.5)
-    adversarial = vat_loss(head, x, target, eps, xi=1e-3, power_iterations=2).item()
+    adversarial = vat_loss(head, x, target, eps, power_iterations=2).item()
     random_losses = []
     for _ in range(20):
         d = F.normalize(torch.randn_like(x), dim=1)
@@ -104,12 +187,26 @@ def test_vat_direction_increases_the_divergence_more_than_random():
     assert adversarial > 2 * np.mean(random_losses)
 
 
+def test_vat_accepts_one_radius_zero_radii_and_rejects_a_bad_step():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(5, 3)
+    x = torch.randn(6, 5)
+    target = F.softmax(head(x), dim=1).detach()
+    torch.manual_seed(1)
+    shared = vat_loss(head, x, target, 0.3)
+    torch.manual_seed(1)
+    torch.testing.assert_close(shared, vat_loss(head, x, target, torch.full((6,), 0.3)))
+    assert vat_loss(head, x, target, torch.zeros(6)).item() == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="xi_fraction"):
+        vat_loss(head, x, target, 0.3, xi_fraction=0.0)
+
+
 def test_vat_does_not_move_batch_norm_statistics():
     head = ClusteringHead(4, 3, hidden_sizes=(8,))
     x = torch.randn(16, 4)
     target = F.softmax(head(x), 1).detach()  # the clean pass does update the statistics
     before = head.body[1].running_mean.clone()
-    vat_loss(head, x, target, torch.ones(16), xi=10.0)
+    vat_loss(head, x, target, torch.ones(16))
     assert torch.equal(before, head.body[1].running_mean)
     with frozen_batch_norm_statistics(head):
         head(x + 100)

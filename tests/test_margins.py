@@ -120,28 +120,138 @@ def published_oc_softmax(emb, centre, is_target, alpha=20.0, m_pos=0.9, m_neg=0.
     return F.softplus(alpha * margin_term).mean()
 
 
-def test_multi_speaker_oc_softmax_reduces_to_the_published_two_class_loss():
-    loss = build(OCSoftmax)
+def test_two_centre_oc_softmax_is_the_published_loss_summed_over_the_centres():
+    torch.manual_seed(0)
+    loss = OCSoftmax(DIM, 2)
     emb, labels = batch(seed=3)
-    per_centre = [published_oc_softmax(emb, loss.weight[k], labels == k) for k in range(CLASSES)]
+    labels = labels % 2
+    per_centre = [published_oc_softmax(emb, loss.weight[k], labels == k) for k in range(2)]
     torch.testing.assert_close(loss(emb, labels), torch.stack(per_centre).sum())
-    # One centre: exactly the published loss on an all-target batch.
+
+
+def test_one_centre_oc_softmax_keeps_only_the_target_term():
+    """With one centre every sample is a target: the published loss on a batch of targets."""
     single = OCSoftmax(DIM, 1)
+    emb, _ = batch(seed=3)
     zeros = torch.zeros(BATCH, dtype=torch.long)
-    torch.testing.assert_close(
-        single(emb, zeros), published_oc_softmax(emb, single.weight[0], zeros == 0)
+    emb.requires_grad_(True)
+    value = single(emb, zeros)
+    torch.testing.assert_close(value, published_oc_softmax(emb, single.weight[0], zeros == 0))
+    value.backward()
+    assert torch.isfinite(emb.grad).all()
+
+
+def test_oc_softmax_terms_are_own_centre_nearest_rival_and_mean_of_the_rest():
+    def softplus(v):
+        return math.log1p(math.exp(v))
+
+    loss = build(OCSoftmax)
+    emb, labels = batch(seed=9)
+    cos = cosines(loss, emb).tolist()
+    expected = []
+    for i, label in enumerate(labels.tolist()):
+        others = sorted(c for k, c in enumerate(cos[i]) if k != label)
+        rival, rest = others[-1], others[:-1]
+        expected.append(
+            softplus(20 * (0.9 - cos[i][label]))
+            + softplus(20 * (rival - 0.2))
+            + sum(softplus(20 * (c - 0.2)) for c in rest) / len(rest)
+        )
+    assert loss(emb, labels).item() == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+
+
+def test_oc_softmax_crowd_weight_of_k_minus_two_is_the_sum_over_all_other_centres():
+    loss = build(OCSoftmax, crowd_weight=CLASSES - 2)
+    emb, labels = batch(seed=10)
+    cos = cosines(loss, emb)
+    target = F.one_hot(labels, CLASSES).bool()
+    per_pair = F.softplus(20 * torch.where(target, 0.9 - cos, cos - 0.2))
+    torch.testing.assert_close(loss(emb, labels), per_pair.sum(dim=1).mean())
+    with pytest.raises(ValueError, match="crowd_weight"):
+        OCSoftmax(DIM, CLASSES, crowd_weight=-1.0)
+
+
+def _sample_with_centres(n_classes, rival_cosine, crowd_cosine, dim=192):
+    """A unit sample on its own centre (class 0), one rival centre and a crowd of others."""
+    torch.manual_seed(0)
+    loss = OCSoftmax(dim, n_classes)
+    x = F.normalize(torch.randn(dim), dim=0)
+    with torch.no_grad():
+        away = F.normalize(loss.weight - (loss.weight @ x)[:, None] * x, dim=1)  # unit, ⟂ x
+        cosine = torch.full((n_classes,), crowd_cosine)
+        cosine[0], cosine[1] = 1.0, rival_cosine
+        weight = cosine[:, None] * x + (1 - cosine[:, None] ** 2).sqrt() * away
+        loss.weight.copy_(weight)
+    return loss, x, weight
+
+
+@pytest.mark.parametrize("n_classes", [10, 10_000])
+def test_oc_softmax_pushes_one_confusable_centre_as_the_published_loss_does(n_classes):
+    """A rival at cosine 0.3 gets the two-class loss and gradient, however many other centres."""
+    loss, x, weight = _sample_with_centres(n_classes, rival_cosine=0.3, crowd_cosine=0.0)
+    emb = x[None].clone().requires_grad_(True)
+    value = loss(emb, torch.tensor([0]))
+    value.backward()
+    own, rival, crowd = (F.softplus(torch.tensor(20 * v)) for v in (0.9 - 1.0, 0.3 - 0.2, -0.2))
+    torch.testing.assert_close(value, own + rival + crowd)  # the crowd's mean is one term
+    # d cos(x, w) / dw = x - cos w for unit x and w; the own centre, at cosine 1, gets nothing.
+    rival_weight = 20 * torch.sigmoid(torch.tensor(2.0))
+    torch.testing.assert_close(loss.weight.grad[1], rival_weight * (x - 0.3 * weight[1]))
+    crowd_weight = 20 * torch.sigmoid(torch.tensor(-4.0)) / (n_classes - 2)
+    torch.testing.assert_close(loss.weight.grad[2:], crowd_weight * x.expand(n_classes - 2, -1))
+    expected = rival_weight * (weight[1] - 0.3 * x) + crowd_weight * weight[2:].sum(dim=0)
+    torch.testing.assert_close(emb.grad[0], expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_classes", [10, 10_000])
+def test_oc_softmax_crowd_pushes_as_hard_as_one_negative_whatever_its_size(n_classes):
+    """All other centres inside the margin (a narrow cone): the crowd weighs as the rival does."""
+    loss, x, _ = _sample_with_centres(n_classes, rival_cosine=0.46, crowd_cosine=0.45)
+    loss(x[None], torch.tensor([0])).backward()
+    grad_norms = loss.weight.grad.norm(dim=1)
+    rival, crowd = grad_norms[1], grad_norms[2:].sum()
+    assert 0.8 < (crowd / rival).item() < 1.05, (rival, crowd)
+    assert rival.item() == pytest.approx(
+        20 * torch.sigmoid(torch.tensor(20 * 0.26)).item() * math.sqrt(1 - 0.46**2), rel=1e-4
     )
 
 
-def test_oc_softmax_pulls_own_centre_and_pushes_the_others():
+def _oc_at_initialisation(n_classes, dim=192, batch_size=64):
+    """Loss and embedding-gradient norm at initialisation; the same embeddings for every K."""
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.randn(batch_size, dim, generator=gen).requires_grad_(True)
+    labels = torch.randint(0, 10, (batch_size,), generator=gen)
+    torch.manual_seed(1)
+    loss = OCSoftmax(dim, n_classes)
+    value = loss(emb, labels)
+    value.backward()
+    # The sum over all other centres, the form this loss replaces, for comparison.
+    cos = cosines(loss, emb.detach())
+    negatives = F.softplus(20 * (cos - 0.2)).masked_fill(F.one_hot(labels, n_classes).bool(), 0)
+    own = F.softplus(20 * (0.9 - cos.gather(1, labels[:, None]).squeeze(1)))
+    summed = (own + negatives.sum(dim=1)).mean()
+    return value.item(), emb.grad.norm().item(), summed.item()
+
+
+def test_oc_softmax_scale_does_not_grow_with_the_number_of_speakers():
+    value_10, grad_10, summed_10 = _oc_at_initialisation(10)
+    value_big, grad_big, summed_big = _oc_at_initialisation(10_000)
+    assert 1 / 3 < value_big / value_10 < 3, (value_10, value_big)
+    assert 1 / 3 < grad_big / grad_10 < 3, (grad_10, grad_big)
+    assert summed_big / summed_10 > 10  # a sum over the other centres grows with K
+
+
+def test_oc_softmax_pulls_own_centre_and_pushes_the_nearest_other():
     loss = build(OCSoftmax)
     emb, labels = batch(seed=4)
     emb.requires_grad_(True)
     loss(emb, labels).backward()
-    own = loss.weight.detach()[labels]
-    others = loss.weight.detach().sum(0) - own
+    centres = F.normalize(loss.weight.detach(), dim=1)
+    cos = cosines(loss, emb.detach())
+    nearest_other = cos.masked_fill(F.one_hot(labels, CLASSES).bool(), -2.0).argmax(dim=1)
     step = -emb.grad  # gradient descent direction
-    assert (F.cosine_similarity(step, own) > F.cosine_similarity(step, others)).float().mean() > 0.8
+    assert (F.cosine_similarity(step, centres[labels]) > 0).float().mean() > 0.8
+    assert (F.cosine_similarity(step, centres[nearest_other]) < 0).float().mean() > 0.8
 
 
 def test_adaface_statistics_update_in_training_freeze_in_eval_and_survive_save_load(tmp_path):

@@ -49,7 +49,13 @@ from .losses import (
 )
 from .metrics import clustering_metrics
 from .result import ClusteringResult
-from .validation import check_embeddings, check_labels, check_n_clusters, check_views
+from .validation import (
+    check_batch_size,
+    check_embeddings,
+    check_labels,
+    check_n_clusters,
+    check_views,
+)
 
 __all__ = ["LossWeights", "CAMSAT", "IMSAT"]
 
@@ -152,13 +158,19 @@ class CAMSAT:
     lr : float
         Adam learning rate.
     batch_size : int
-        Points per mini-batch (the marginal entropy is estimated per batch).
+        Points per mini-batch (the marginal entropy is estimated per batch); at
+        least 2. An epoch splits the points into ``round(N / batch_size)`` batches of
+        near-equal size, fewer when that would leave a batch of one point.
     epochs : int
         Passes over the data.
     weights : LossWeights, optional
         Loss weights; CAMSAT's defaults when omitted.
-    vat_xi : float
-        Finite-difference step of VAT's power iteration (input units).
+    vat_xi_fraction : float
+        Finite-difference step of VAT's power iteration as a fraction of each
+        point's VAT radius (step_i = vat_xi_fraction × radius_i), so it follows
+        the data's scale; must be positive. IMSAT's absolute ξ = 10 suited
+        MNIST pixels (10th-neighbour distance 8-15), not unit-norm embeddings
+        (see :func:`~camsat_lobes.clustering.losses.vat_loss`).
     vat_eps_scale : float
         VAT radius of a point = this × distance to its ``vat_neighbours``-th
         nearest neighbour (found with faiss).
@@ -200,7 +212,7 @@ class CAMSAT:
         batch_size=250,
         epochs=50,
         weights=None,
-        vat_xi=10.0,
+        vat_xi_fraction=0.1,
         vat_eps_scale=0.25,
         vat_neighbours=10,
         vat_power_iterations=1,
@@ -216,10 +228,12 @@ class CAMSAT:
         self.hidden_sizes = tuple(hidden_sizes)
         self.batch_norm = batch_norm
         self.lr = lr
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(batch_size)
         self.epochs = epochs
         self.weights = weights if weights is not None else LossWeights()
-        self.vat_xi = vat_xi
+        if not vat_xi_fraction > 0:
+            raise ValueError(f"vat_xi_fraction={vat_xi_fraction} must be positive")
+        self.vat_xi_fraction = vat_xi_fraction
         self.vat_eps_scale = vat_eps_scale
         self.vat_neighbours = vat_neighbours
         self.vat_power_iterations = vat_power_iterations
@@ -244,7 +258,7 @@ class CAMSAT:
         }
         if w.vat:
             terms["vat"] = vat_loss(
-                self.head, x, target, eps, self.vat_xi, self.vat_power_iterations
+                self.head, x, target, eps, self.vat_xi_fraction, self.vat_power_iterations
             )
         if w.needs_views:
             if views is None:
@@ -346,6 +360,7 @@ class CAMSAT:
         >>> sorted(model.fit(x).history[0])[:3]
         ['augmentation', 'conditional_entropy', 'epoch']
         """
+        batch_size = check_batch_size(self.batch_size)
         x = check_embeddings(embeddings)
         n, dim = x.shape
         n_clusters = check_n_clusters(self.n_clusters, n)
@@ -373,7 +388,7 @@ class CAMSAT:
             self.head = ClusteringHead(dim, n_clusters, self.hidden_sizes, self.batch_norm)
             self.head.to(device).train()
             optimizer = torch.optim.Adam(self.head.parameters(), lr=self.lr)
-            n_batches = max(1, round(n / self.batch_size))
+            n_batches = _number_of_batches(n, batch_size)
             epochs = tqdm(range(self.epochs), desc=type(self).__name__, disable=not self.progress)
             for epoch in epochs:
                 start = time.perf_counter()
@@ -426,6 +441,16 @@ class CAMSAT:
             asdict(self.weights),
         )
         return result
+
+
+def _number_of_batches(n_points, batch_size):
+    """Return the number of near-equal mini-batches of an epoch, none of them a single point.
+
+    ``torch.tensor_split`` into ``k`` parts gives parts of ``n // k`` or ``n // k + 1``
+    points, so ``k <= n // 2`` keeps every part at 2 points or more (BatchNorm in
+    training mode fails on one).
+    """
+    return max(1, min(round(n_points / batch_size), n_points // 2))
 
 
 class IMSAT(CAMSAT):

@@ -36,8 +36,8 @@ _TINY = 1e-12
 def entropy(p, dim=-1):
     """Shannon entropy H(p) = −Σ_k p_k log p_k along ``dim`` (nats).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     p : torch.Tensor
         Probabilities (non-negative, summing to one along ``dim``).
     dim : int
@@ -59,8 +59,8 @@ def entropy(p, dim=-1):
 def conditional_entropy(p):
     """H(Y|X) = (1/B) Σ_i H(p_i): low when every prediction is confident.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     p : torch.Tensor
         (B, K) cluster probabilities.
 
@@ -80,8 +80,8 @@ def conditional_entropy(p):
 def marginal_entropy(p):
     """H(Y) = H((1/B) Σ_i p_i): high when the batch uses all clusters evenly.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     p : torch.Tensor
         (B, K) cluster probabilities.
 
@@ -106,8 +106,8 @@ def information_maximization_loss(p, mu=4.0):
     toward using all K clusters, which works against discovering a smaller
     count (see :class:`~camsat_lobes.clustering.camsat.CAMSAT`).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     p : torch.Tensor
         (B, K) cluster probabilities.
     mu : float
@@ -129,8 +129,8 @@ def information_maximization_loss(p, mu=4.0):
 def kl_divergence(target, logits):
     """Mean over the batch of KL(target ‖ softmax(logits)).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     target : torch.Tensor
         (..., K) target probabilities (usually detached).
     logits : torch.Tensor
@@ -167,8 +167,8 @@ def frozen_batch_norm_statistics(module):
     away from the training-mode ones (on synthetic blobs this alone collapsed
     the predicted clusters). The batch statistics are still used.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     module : object
         A torch module (anything else is left alone).
 
@@ -200,28 +200,47 @@ def frozen_batch_norm_statistics(module):
             layer.momentum = momentum
 
 
-def vat_loss(head, x, target, eps, xi=10.0, power_iterations=1):
+def vat_loss(head, x, target, eps, xi_fraction=0.1, power_iterations=1):
     """Virtual adversarial training: smoothness against the worst local perturbation.
 
     L_VAT = (1/B) Σ_i KL(p̂_i ‖ p(x_i + r_i)) with r_i = ε_i · d_i / ‖d_i‖,
     where d_i approximates the direction that most increases that KL: start
     from a random unit vector and, for each power iteration, replace it by the
-    gradient of KL(p̂_i ‖ p(x_i + ξ·d_i)) with respect to d_i. The clean
+    gradient of KL(p̂_i ‖ p(x_i + ξ_i·d_i)) with respect to d_i. The clean
     prediction p̂ is a fixed target; only the perturbed branch is trained, and
     the perturbed passes leave BatchNorm running statistics alone.
 
-    Parameters
-    ----------
+    The probe step is relative to each point's radius, ξ_i = ``xi_fraction``·ε_i,
+    so the loss does not depend on the units of x: scaling x and ε by c (and the
+    head's input by 1/c) gives the same loss. The power iteration estimates the
+    top eigenvector of the Hessian of the KL at x_i, which a finite difference
+    finds only while the probe stays in the region where the KL is quadratic,
+    i.e. well inside the neighbourhood that ε_i describes. IMSAT's ξ = 10 in
+    pixel units was of the order of the neighbour distance; on L2-normalised
+    embeddings (10th-neighbour distance ≈ 0.5) the same absolute ξ reaches across
+    clusters and the found direction is barely better than a random one. The
+    default 0.1 sits in the middle of the range where the direction is good: on
+    L2-normalised blobs (10 clusters in 32 dimensions, 10th-neighbour distance
+    0.3, a briefly trained head; 4 seeds), the KL at radius ε along the found
+    direction was 14-15 times that along a random direction for fractions from
+    0.001 to 1, 12-13 times at 4, 7-8 times at 10 and 1.0-1.3 times with the
+    absolute ξ = 10 (≈ 130·ε); at 1e-4 the step drowns in float32 round-off and
+    the direction is noise.
+
+    Arguments
+    ---------
     head : callable
         Maps (B, D) inputs to (B, K) logits.
     x : torch.Tensor
         (B, D) inputs.
     target : torch.Tensor
         (B, K) detached clean probabilities p̂.
-    eps : torch.Tensor
-        (B,) perturbation radius of each point.
-    xi : float
-        Finite-difference step of the power iteration (in input units).
+    eps : torch.Tensor or float
+        (B,) perturbation radius ε_i of each point (in input units), or one
+        radius for all.
+    xi_fraction : float
+        Finite-difference step of the power iteration as a fraction of each
+        point's radius (ξ_i = xi_fraction·ε_i); must be positive.
     power_iterations : int
         Number of power iterations.
 
@@ -238,14 +257,19 @@ def vat_loss(head, x, target, eps, xi=10.0, power_iterations=1):
     >>> vat_loss(head, x, target, eps=torch.full((4,), 0.1)).item() >= 0
     True
     """
+    if not xi_fraction > 0:
+        raise ValueError(f"xi_fraction={xi_fraction} must be positive (a fraction of eps)")
+    per_point = (-1, *([1] * (x.dim() - 1)))
+    radius = torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(x.shape[0])
+    radius = radius.reshape(per_point)
     d = _unit(torch.randn_like(x))
     with frozen_batch_norm_statistics(head):
         for _ in range(power_iterations):
             d.requires_grad_(True)
-            divergence = kl_divergence(target, head(x + xi * d))
+            divergence = kl_divergence(target, head(x + xi_fraction * radius * d))
             (grad,) = torch.autograd.grad(divergence, d)
             d = _unit(grad.detach())
-        return kl_divergence(target, head(x + eps.view(-1, 1) * d))
+        return kl_divergence(target, head(x + radius * d))
 
 
 def augmentation_loss(target, view_logits):
@@ -255,8 +279,8 @@ def augmentation_loss(target, view_logits):
     clean prediction to each view's prediction (a cross-entropy against a soft
     target), so views learn to predict what the clean point predicts.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     target : torch.Tensor
         (B, K) detached clean probabilities.
     view_logits : torch.Tensor
@@ -285,8 +309,8 @@ def symmetry_loss(view_probs):
     symmetric in the views, zero only when all views agree, and every view
     (and the mixture) carries gradient.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     view_probs : torch.Tensor
         (B, V, K) probabilities of the views.
 
@@ -314,8 +338,8 @@ def contrastive_loss(features, labels, temperature=0.5):
 
     L = (1/A) Σ_a −(1/|P(a)|) Σ_{p∈P(a)} log( exp(s_ap) / Σ_{b≠a} exp(s_ab) ).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     features : torch.Tensor
         (B, V, F) features, V ≥ 2 (normalised here).
     labels : torch.Tensor
@@ -356,8 +380,8 @@ def supcon_loss(features, target, temperature=0.5):
     clean prediction): every view of every point in the same cluster is a
     positive, all other anchors in the batch are negatives.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     features : torch.Tensor
         (B, V, F) head features of the clean point and its views.
     target : torch.Tensor
@@ -387,8 +411,8 @@ def infonce_loss(features, temperature=0.5):
     loss of SimCLR): the views of one point attract, all other points' views
     repel.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     features : torch.Tensor
         (B, V, F) head features of the clean point and its views.
     temperature : float
@@ -418,8 +442,8 @@ def mixup_loss(head, x, target, alpha=1.0):
     x̃_i = λ_i x_i + (1 − λ_i) x_π(i) and t_i = λ_i p̂_i + (1 − λ_i) p̂_π(i):
     L_mixup = (1/B) Σ_i KL(t_i ‖ p(x̃_i)).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     head : callable
         Maps (B, D) inputs to (B, K) logits.
     x : torch.Tensor
@@ -436,10 +460,11 @@ def mixup_loss(head, x, target, alpha=1.0):
 
     Example
     -------
+    >>> _ = torch.manual_seed(0)  # a KL near 0 can round below it for other draws
     >>> head = torch.nn.Linear(3, 2)
     >>> x = torch.randn(4, 3)
     >>> target = torch.softmax(head(x), dim=1).detach()
-    >>> mixup_loss(head, x, target).item() >= 0
+    >>> mixup_loss(head, x, target).item() > 0
     True
     """
     batch = x.shape[0]
