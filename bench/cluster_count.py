@@ -35,6 +35,7 @@ def load_run(run_folder, round_index=1):
 
 
 def main():
+    """Cluster a run's stage-1 embeddings with IMSAT and CAMSAT at several mu; print a table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_folder", help="output folder of a recipe run")
     parser.add_argument("--mu", type=float, nargs="+", default=[1.0, 2.0, 4.0])
@@ -53,6 +54,7 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|")
 
     def row(name, mu, k, labels_found):
+        """Print one table row for a clustering."""
         m = clustering_metrics(labels_found, labels)
         kept = len(np.unique(labels_found))
         print(

@@ -69,6 +69,7 @@ def make_corpus(seed, n_train=200, n_test=50, per_train=40, per_test=20, latent=
     output = rng.normal(size=(128, observed)) / np.sqrt(128)
 
     def sample(classes, per_class):
+        """Observations and labels of ``per_class`` draws from each class."""
         labels = np.repeat(classes, per_class)
         z = centres[labels] + np.einsum(
             "nij,nj->ni", shapes[labels], rng.normal(size=(len(labels), latent))
@@ -100,6 +101,7 @@ def flip_labels(labels, fraction, centres, kind, seed, neighbours=5):
 
 
 def encoder(observed=64, width=256, embedding_dim=64):
+    """Build the small MLP that embeds the synthetic observations."""
     return nn.Sequential(
         nn.Linear(observed, width),
         nn.BatchNorm1d(width),
@@ -138,6 +140,7 @@ def train_and_score(corpus, labels, loss_cls, seed, epochs, batch_size, lr):
 
 
 def main():
+    """Train every loss at every flip rate and seed; print the EER table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1, 0.3, 0.5])
     parser.add_argument("--seeds", type=int, default=3)

@@ -63,6 +63,7 @@ def operator_table(num_runs=2, top=8):
 
 
 def main():
+    """Generate a small corpus under the profiler and print where the time goes."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-speakers", type=int, default=6)
     parser.add_argument("--test-speakers", type=int, default=2)

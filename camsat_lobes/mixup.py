@@ -246,6 +246,7 @@ class Mix:
         """
 
         def mix_output(_module, _inputs, output):
+            """Forward hook: replace the layer's output by its mixed version."""
             return self.apply(output)
 
         handle = module.register_forward_hook(mix_output)

@@ -18,8 +18,8 @@ class EmbeddingAugment:
     3. dropout: each coordinate zeroed with probability ``dropout`` and the
        rest scaled by 1 / (1 − dropout).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     n_views : int
         Views per point.
     noise : float
@@ -51,8 +51,8 @@ class EmbeddingAugment:
     def __call__(self, x, neighbours, scale):
         """Draw the views (torch's global generator supplies the randomness).
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         x : torch.Tensor
             (B, D) embeddings.
         neighbours : torch.Tensor

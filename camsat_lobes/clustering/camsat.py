@@ -68,8 +68,8 @@ _HISTORY_METRICS = ("acc", "nmi", "ami", "ari")
 class LossWeights:
     """Weights of the loss terms (0 switches a term off and skips its computation).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     vat : float
         Weight of the VAT term.
     information : float
@@ -106,8 +106,8 @@ class LossWeights:
     def imsat(cls, **overrides):
         """IMSAT's weights: VAT and information maximisation only.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         **overrides
             Fields to set otherwise.
 
@@ -143,8 +143,8 @@ class LossWeights:
 class CAMSAT:
     """CAMSAT clustering: an MLP head trained with IMSAT + augmentation-mix terms.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     n_clusters : int
         Number of head outputs K (start above the expected count to let the
         method discover it).
@@ -295,8 +295,8 @@ class CAMSAT:
     def predict_proba(self, embeddings, batch_size=4096):
         """Cluster probabilities of embeddings under the trained head.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         embeddings : array_like
             N×D float array (normalised here when ``normalize`` is set).
         batch_size : int
@@ -336,8 +336,8 @@ class CAMSAT:
     def fit(self, embeddings, views=None, true_labels=None):
         """Train the head and label every point with its most probable cluster.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         embeddings : array_like
             N×D float array.
         views : array_like, optional
@@ -459,8 +459,8 @@ class IMSAT(CAMSAT):
     Only the default ``weights`` differ (``LossWeights.imsat()``: VAT +
     λ·(H(Y|X) − μ·H(Y))); every other argument is CAMSAT's.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     n_clusters : int
         Number of head outputs.
     weights : LossWeights, optional

@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 def l2_normalize(x):
     """Scale each row to unit Euclidean norm (all-zero rows stay zero).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     x : numpy.ndarray
         Array whose last axis holds the vectors.
 
@@ -42,8 +42,8 @@ def l2_normalize(x):
 def cluster_means(x, labels, n_clusters):
     """Mean of the points of each cluster (NaN rows for empty clusters).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     x : numpy.ndarray
         Points, shape (N, D).
     labels : numpy.ndarray
@@ -95,8 +95,8 @@ def nearest_neighbours(x, k, exact_max=100_000, seed=0):
     file index (``IndexIVFFlat`` with about 4·√N lists, 32 probed), which keeps
     a million points tractable at a small loss of recall.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     x : numpy.ndarray
         Points, shape (N, D), float32.
     k : int

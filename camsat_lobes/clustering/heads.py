@@ -11,8 +11,8 @@ class ClusteringHead(nn.Module):
     Each hidden layer is Linear → BatchNorm → ReLU (IMSAT's reference head is
     1200-1200); a final Linear gives the logits.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     input_dim : int
         Embedding dimension D.
     n_clusters : int
@@ -46,8 +46,8 @@ class ClusteringHead(nn.Module):
     def features(self, x):
         """Output of the last hidden layer (the input itself for a linear head).
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         x : torch.Tensor
             (B, D) embeddings.
 
@@ -67,8 +67,8 @@ class ClusteringHead(nn.Module):
     def forward(self, x):
         """Cluster logits.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         x : torch.Tensor
             (B, D) embeddings.
 

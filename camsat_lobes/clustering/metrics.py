@@ -58,8 +58,8 @@ def _encode(labels):
 def contingency_matrix(pred, true):
     """Sparse contingency matrix between predicted clusters and true classes.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     pred : array_like
         Predicted cluster of each point (any integer or string labels).
     true : array_like
@@ -125,8 +125,8 @@ def clustering_accuracy(pred, true):
     classes (or the reverse), the surplus stays unmatched and its points count
     as errors.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     pred : array_like
         Predicted cluster of each point.
     true : array_like
@@ -170,8 +170,8 @@ def expected_mutual_information(pred_sizes, true_sizes):
     are skipped; the hypergeometric law is log-concave, so their total weight is
     far below double precision.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     pred_sizes : array_like
         Sizes of the predicted clusters (positive integers).
     true_sizes : array_like
@@ -341,8 +341,8 @@ def _calinski_davies(embeddings, codes, n_clusters):
 def clustering_metrics(pred, true=None, embeddings=None, silhouette_sample=10000, seed=0):
     """Compute the clustering metrics suite.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     pred : array_like
         Predicted cluster of each point (N,).
     true : array_like, optional

@@ -15,8 +15,8 @@ class ClusteringResult:
     clusters that ended up empty leave gaps, so ``n_clusters`` (the number of
     non-empty clusters) may be smaller than ``labels.max() + 1``.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     labels : numpy.ndarray
         Cluster id of each point, shape (N,), int64.
     centroids : numpy.ndarray, optional

@@ -145,6 +145,7 @@ def waveform_batches(data, order=None, batch_size=16, num_workers=0):
     @takes("wav", "start", "stop")
     @provides("sig")
     def audio_pipeline(wav, start, stop):
+        """Load the utterance's samples."""
         return load_segment(wav, start, stop)
 
     dataset = DynamicItemDataset(

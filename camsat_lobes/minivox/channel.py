@@ -47,8 +47,8 @@ SABINE = 0.161  # s/m: 24 ln(10) / speed of sound
 class SessionChannel:
     """The parameters of one session's channel (JSON-ready through :meth:`to_dict`).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     room_dim : tuple of float
         Room size (length, width, height) in metres.
     rt60 : float
@@ -144,8 +144,8 @@ def _place(rng, room_dim, distance):
 def sample_session_channel(rng, config):
     """Draw the channel of one session from the ranges of ``config``.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     rng : numpy.random.Generator
         The session's own stream.
     config : MiniVoxConfig
@@ -226,8 +226,8 @@ def decay_time(impulse_response, sample_rate):
 class ChannelSimulator:
     """Applies a session's channel to clean speech; the room and filters are built once.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     channel : SessionChannel
         The session's parameters.
     sample_rate : int
@@ -315,8 +315,8 @@ class ChannelSimulator:
     def apply(self, speech, rng, lead, tail):
         """Return the recording of ``speech`` in this session.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         speech : numpy.ndarray
             Clean speech at ``sample_rate``.
         rng : numpy.random.Generator

@@ -34,8 +34,8 @@ def _espeak_backend():
 def english_to_ipa(text):
     """Return the IPA transcription of an English sentence, affricates merged.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     text : str
         An English sentence; punctuation is kept (it shapes the prosody).
 
@@ -58,8 +58,8 @@ def english_to_ipa(text):
 def ipa_to_tokens(ipa, vocab):
     """Return the token ids of an IPA string; symbols outside ``vocab`` are dropped.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     ipa : str
         Output of :func:`english_to_ipa`.
     vocab : dict

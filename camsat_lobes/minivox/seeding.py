@@ -17,8 +17,8 @@ __all__ = ["rng_for"]
 def rng_for(seed, purpose, *ids):
     """Return a generator for one named purpose and one tuple of integer ids.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     seed : int
         The corpus seed.
     purpose : str

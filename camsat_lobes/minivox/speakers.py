@@ -19,8 +19,8 @@ __all__ = ["SpeakerVoice", "sample_voice"]
 class SpeakerVoice:
     """The style of one synthetic speaker.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     weights : tuple of float
         Blend weights of the style packs (they sum to 1).
     offset : tuple of float
@@ -55,8 +55,8 @@ class SpeakerVoice:
 def sample_voice(rng, num_packs, num_dims, alpha=0.3, offset_scale=1.0):
     """Draw a new voice.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     rng : numpy.random.Generator
         Source of the draw (one generator per speaker).
     num_packs : int

@@ -71,8 +71,8 @@ def _clause(rng, short=False):
 def make_sentence(rng, num_words):
     """Return an English sentence of about ``num_words`` words (at least one clause).
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     rng : numpy.random.Generator
         Source of all choices; the same generator state gives the same sentence.
     num_words : int

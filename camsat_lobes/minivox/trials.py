@@ -16,8 +16,8 @@ __all__ = ["make_trials", "write_trials"]
 def make_trials(utterances, rng, cross_session_fraction=0.8):
     """Return a balanced list of ``(label, enrol, test)`` trials.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     utterances : list of tuple
         ``(speaker, session, path)`` of every test utterance.
     rng : numpy.random.Generator

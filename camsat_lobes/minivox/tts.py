@@ -74,8 +74,8 @@ def load_style_packs():
 class KokoroTTS:
     """An onnxruntime session of Kokoro-82M that turns token ids into 24 kHz speech.
 
-    Parameters
-    ----------
+    Arguments
+    ---------
     num_threads : int
         Intra-op threads of the session; keep 1 for reproducible output and run one
         session per process to use several cores.
@@ -109,8 +109,8 @@ class KokoroTTS:
     def synthesize(self, tokens, style_table, speed):
         """Return the speech for ``tokens`` spoken with a voice's style table.
 
-        Parameters
-        ----------
+        Arguments
+        ---------
         tokens : list of int
             Token ids (1 to 510 of them), without the padding ids.
         style_table : numpy.ndarray
