@@ -1,16 +1,20 @@
 """The results report of a recipe run: one table row per (round, system), plus plots.
 
 A run folder holds ``round<r>/systems/<system>/`` with ``clustering_metrics.json``,
-``history.json`` and ``verification.json``, each stage folder a ``done.json`` with
-its wall time. :func:`collect_results` reads them into rows and
-:func:`write_report` writes ``results.md``, ``results.csv``, ``report.json`` and
-``clustering_curves.png`` (one per round). Nothing here computes a metric: the
-report shows only what the stages measured and saved.
+``history.json`` and ``verification.json`` (EER and minDCF on every trial list),
+``round<r>/intervals.json`` (bootstrap intervals over test speakers, paired across
+systems), each stage folder a ``done.json`` with its wall time, and, for the extra
+seeds of a ``--seeds`` run, the same tree under ``seed<s>/``.
+:func:`collect_results` reads them into rows and :func:`write_report` writes
+``results.md``, ``results.csv``, ``report.json`` and ``clustering_curves_round<r>.png``.
+Nothing here computes a metric: the report shows only what the stages measured and
+saved, and the mean and standard deviation over seeds.
 """
 
 import csv
 import json
 import logging
+import statistics
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -32,11 +36,16 @@ COLUMNS = (
     "train time (s)",
     "verify time (s)",
 )
+METRICS = ("EER", "minDCF")
 
 
 def _read_json(path):
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _round_folders(folder):
+    return sorted(Path(folder).glob("round*"), key=lambda p: int(p.name[5:]))
 
 
 def collect_results(run_folder):
@@ -50,9 +59,14 @@ def collect_results(run_folder):
     Returns
     -------
     list of dict
-        Rows keyed by :data:`COLUMNS`; a missing value (a stage not run, or a
-        metric that does not apply such as clustering metrics of the stage-1
-        system) is ``None``.
+        Rows keyed by :data:`COLUMNS` (``EER (%)`` and ``minDCF`` are those of the
+        corpus's own trial list), plus, for every trial list ``L`` of
+        ``verification.json``, ``EER L``, ``minDCF L``, their intervals
+        (``... low``, ``... high``), the paired difference to the reference system
+        (``EER L diff`` with ``low``, ``high``, ``significant``) and the mean and
+        standard deviation over seeds (``EER L seeds mean``, ``... std``, ``... n``).
+        A missing value (a stage not run, or a metric that does not apply such as
+        clustering metrics of the stage-1 system) is ``None``.
 
     Example
     -------
@@ -66,29 +80,64 @@ def collect_results(run_folder):
     >>> row["system"], row["K found"], row["NMI"], row["EER (%)"], row["ACC"]
     ('camsat', 12, 0.9, 4.5, None)
     """
+    run_folder = Path(run_folder)
+    seed_runs = sorted(run_folder.glob("seed*"))
     rows = []
-    for round_folder in sorted(Path(run_folder).glob("round*"), key=lambda p: int(p.name[5:])):
+    for round_folder in _round_folders(run_folder):
+        intervals = _read_json(round_folder / "intervals.json")
         for system in sorted((round_folder / "systems").glob("*"), key=_system_order):
             metrics = _read_json(system / "clustering_metrics.json")
             scores = _read_json(system / "verification.json")
-            rows.append(
-                {
-                    "round": int(round_folder.name[5:]),
-                    "system": system.name,
-                    "K initial": metrics.get("k_initial"),
-                    "K found": metrics.get("n_clusters"),
-                    "ACC": metrics.get("acc"),
-                    "NMI": metrics.get("nmi"),
-                    "AMI": metrics.get("ami"),
-                    "purity": metrics.get("purity"),
-                    "EER (%)": scores.get("EER"),
-                    "minDCF": scores.get("minDCF"),
-                    "cluster time (s)": _read_json(system / "done.json").get("seconds"),
-                    "train time (s)": _read_json(system / "speaker" / "done.json").get("seconds"),
-                    "verify time (s)": _read_json(system / "verify" / "done.json").get("seconds"),
-                }
-            )
+            row = {
+                "round": int(round_folder.name[5:]),
+                "system": system.name,
+                "K initial": metrics.get("k_initial"),
+                "K found": metrics.get("n_clusters"),
+                "ACC": metrics.get("acc"),
+                "NMI": metrics.get("nmi"),
+                "AMI": metrics.get("ami"),
+                "purity": metrics.get("purity"),
+                "EER (%)": scores.get("EER"),
+                "minDCF": scores.get("minDCF"),
+                "cluster time (s)": _read_json(system / "done.json").get("seconds"),
+                "train time (s)": _read_json(system / "speaker" / "done.json").get("seconds"),
+                "verify time (s)": _read_json(system / "verify" / "done.json").get("seconds"),
+            }
+            seed_scores = [scores] + [
+                _read_json(seed / round_folder.name / "systems" / system.name / "verification.json")
+                for seed in seed_runs
+            ]
+            for trial_list in _trial_lists(scores):
+                row.update(_trial_list_columns(trial_list, system.name, intervals, seed_scores))
+            rows.append(row)
     return rows
+
+
+def _trial_lists(scores):
+    """Names of the trial lists a ``verification.json`` holds."""
+    return [key for key, value in scores.items() if isinstance(value, dict) and "EER" in value]
+
+
+def _trial_list_columns(trial_list, system, intervals, seed_scores):
+    """Columns of one trial list: value, interval, paired difference, seeds."""
+    columns = {}
+    bootstrap = intervals.get(trial_list, {})
+    own = bootstrap.get(system, {})
+    difference = bootstrap.get("differences", {}).get(system, {})
+    for metric in METRICS:
+        name = f"{metric} {trial_list}"
+        columns[name] = seed_scores[0][trial_list][metric]
+        columns[f"{name} low"] = own.get(f"{metric}_low")
+        columns[f"{name} high"] = own.get(f"{metric}_high")
+        columns[f"{name} diff"] = difference.get(metric)
+        columns[f"{name} diff low"] = difference.get(f"{metric}_low")
+        columns[f"{name} diff high"] = difference.get(f"{metric}_high")
+        columns[f"{name} diff significant"] = difference.get(f"{metric}_significant")
+        values = [s[trial_list][metric] for s in seed_scores if trial_list in s]
+        columns[f"{name} seeds n"] = len(values)
+        columns[f"{name} seeds mean"] = statistics.fmean(values)
+        columns[f"{name} seeds std"] = statistics.stdev(values) if len(values) > 1 else None
+    return columns
 
 
 def _system_order(folder):
@@ -99,9 +148,41 @@ def _system_order(folder):
 def _format(value):
     if value is None:
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
+
+
+def _interval(row, name, digits):
+    """``value [low, high]`` of a column, or the value alone without an interval."""
+    value = row.get(name)
+    if value is None:
+        return "–"
+    if row.get(f"{name} low") is None:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{row[f'{name} low']:.{digits}f}, {row[f'{name} high']:.{digits}f}]"
+
+
+def _difference(row, name, digits):
+    """``+d [low, high]`` and a star when the paired interval excludes 0."""
+    value = row.get(f"{name} diff")
+    if value is None:
+        return "–"
+    low, high = row[f"{name} diff low"], row[f"{name} diff high"]
+    star = " *" if row.get(f"{name} diff significant") else ""
+    return f"{value:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{star}"
+
+
+def _seeds(row, name, digits):
+    """``mean ± std (n)`` over seeds."""
+    n = row.get(f"{name} seeds n")
+    if not n:
+        return "–"
+    std = row.get(f"{name} seeds std")
+    spread = f" ± {std:.{digits}f}" if std is not None else ""
+    return f"{row[f'{name} seeds mean']:.{digits}f}{spread} ({n})"
 
 
 def markdown_table(rows, columns=COLUMNS):
@@ -131,8 +212,101 @@ def markdown_table(rows, columns=COLUMNS):
     return "\n".join(lines)
 
 
+def trial_list_table(rows, trial_list, reference):
+    """Markdown table of one trial list: intervals, paired differences, seeds.
+
+    Arguments
+    ---------
+    rows : list of dict
+        Rows as returned by :func:`collect_results`.
+    trial_list : str
+        Name of the trial list (a key of ``verification.json``).
+    reference : str or None
+        The system the differences are taken against.
+
+    Returns
+    -------
+    str
+        The table.
+
+    Example
+    -------
+    >>> row = {"round": 1, "system": "camsat", "EER all": 20.0, "EER all low": 17.0,
+    ...        "EER all high": 23.0, "EER all seeds n": 1, "EER all seeds mean": 20.0}
+    >>> print(trial_list_table([row], "all", "camsat").splitlines()[2])
+    | 1 | camsat | – | – | – | – | 20.0 [17.0, 23.0] | – | – | – | 20.0 (1) | – |
+    """
+    versus = f" − {reference}" if reference else " difference"
+    header = [
+        "round",
+        "system",
+        "K initial",
+        "K found",
+        "ACC",
+        "NMI",
+        "EER (%) [95 % CI]",
+        "minDCF [95 % CI]",
+        f"EER{versus} [95 % CI]",
+        f"minDCF{versus} [95 % CI]",
+        "EER seeds mean ± std (n)",
+        "minDCF seeds mean ± std (n)",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        eer, dcf = f"EER {trial_list}", f"minDCF {trial_list}"
+        cells = [_format(row.get(key)) for key in ("round", "system", "K initial", "K found")]
+        cells += [_format(row.get("ACC")), _format(row.get("NMI"))]
+        cells += [_interval(row, eer, 1), _interval(row, dcf, 3)]
+        cells += [_difference(row, eer, 1), _difference(row, dcf, 3)]
+        cells += [_seeds(row, eer, 1), _seeds(row, dcf, 3)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _results_markdown(run_folder, rows):
+    """Write out ``results.md``: the protocol, then one table per trial list."""
+    first = next(iter(_round_folders(run_folder)), None)
+    intervals = _read_json(first / "intervals.json") if first else {}
+    verification = next(
+        (
+            _read_json(folder / "verification.json")
+            for folder in sorted(Path(run_folder).glob("round*/systems/*"))
+            if (folder / "verification.json").exists()
+        ),
+        {},
+    )
+    seeds = ["main"] + [p.name for p in sorted(Path(run_folder).glob("seed*"))]
+    lines = ["# Results", ""]
+    if verification.get("protocol"):
+        lines += [f"**Scoring protocol** (every row): {verification['protocol']}.", ""]
+    trial_lists = _trial_lists(verification)
+    if not trial_lists:
+        return "\n".join(lines + [markdown_table(rows), ""])
+    for trial_list in trial_lists:
+        bootstrap = intervals.get(trial_list, {})
+        reference = next((d["reference"] for d in bootstrap.get("differences", {}).values()), None)
+        counts = verification[trial_list]
+        lines += [f"## Trials: {trial_list}", ""]
+        lines.append(
+            f"{counts.get('trials', '?')} trials, {counts.get('target_trials', '?')} targets."
+        )
+        if bootstrap:
+            lines.append(
+                f"Intervals: {100 * bootstrap['confidence']:.0f} % percentile intervals over "
+                f"{bootstrap['n_resamples']} resamples of the {bootstrap['n_speakers']} test "
+                "speakers (each resampled speaker keeps all its trials), paired across "
+                "systems; * marks a difference whose interval excludes 0 (significant)."
+            )
+        lines.append(
+            f"Seeds: {len(seeds)} run(s) ({', '.join(seeds)}); values before the "
+            "seed columns are the main seed's."
+        )
+        lines += ["", trial_list_table(rows, trial_list, reference), ""]
+    return "\n".join(lines)
+
+
 def write_report(run_folder, report_folder):
-    """Write the results table (markdown, CSV, JSON) and the clustering curves of a run.
+    """Write the results tables (markdown, CSV, JSON) and the clustering curves of a run.
 
     Arguments
     ---------
@@ -159,22 +333,23 @@ def write_report(run_folder, report_folder):
     """
     from camsat_lobes.clustering import plot_history
 
-    report_folder = Path(report_folder)
+    run_folder, report_folder = Path(run_folder), Path(report_folder)
     report_folder.mkdir(parents=True, exist_ok=True)
     rows = collect_results(run_folder)
-    (report_folder / "results.md").write_text(markdown_table(rows) + "\n")
+    (report_folder / "results.md").write_text(_results_markdown(run_folder, rows))
+    fields = list(dict.fromkeys([*COLUMNS, *(key for row in rows for key in row)]))
     with open(report_folder / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     stage_times = {
         str(path.parent.relative_to(run_folder)): _read_json(path).get("seconds")
-        for path in sorted(Path(run_folder).glob("**/done.json"))
+        for path in sorted(run_folder.glob("**/done.json"))
     }
     (report_folder / "report.json").write_text(
         json.dumps({"results": rows, "stage_seconds": stage_times}, indent=2)
     )
-    for round_folder in Path(run_folder).glob("round*"):
+    for round_folder in _round_folders(run_folder):
         histories = {
             system.name: history
             for system in sorted((round_folder / "systems").glob("*"))
@@ -182,5 +357,5 @@ def write_report(run_folder, report_folder):
         }
         if histories:
             plot_history(histories, report_folder / f"clustering_curves_{round_folder.name}.png")
-    logger.info("results:\n%s", markdown_table(rows))
+    logger.info("results:\n%s", (report_folder / "results.md").read_text())
     return rows

@@ -1,4 +1,4 @@
-"""The recipe: listing, yaml hygiene, a tiny end-to-end run, resume after a kill, DDP.
+"""The recipe: listing, a tiny end-to-end run, scoring, export, seeds, resume after a kill, DDP.
 
 The end-to-end run uses the small MiniVox corpus and the debug flags of
 ``tests/recipes/VoxCeleb.csv``; the later tests reuse its prepared data,
@@ -16,8 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+from camsat_lobes.inference import CAMSATSpeakerRecognition
+from camsat_lobes.scoring import CosineBackend
 
 REPO = Path(__file__).resolve().parents[1]
 LISTING = REPO / "tests" / "recipes" / "VoxCeleb.csv"
@@ -57,30 +61,6 @@ def test_every_recipe_yaml_is_listed():
             assert (REPO / row[column]).exists(), row[column]
 
 
-@pytest.mark.parametrize("row", listed_recipes(), ids=lambda row: Path(row["Hparam_file"]).name)
-def test_every_yaml_variable_is_used(row):
-    hparams_file = REPO / row["Hparam_file"]
-    yaml_text = hparams_file.read_text()
-    base = re.search(r"^base_hparams: (\S+)", yaml_text, flags=re.M)
-    if base and row["Script_file"].endswith("train.py"):
-        # A variant only sets values that its base file defines.
-        base_keys = set(re.findall(r"^(\w+):", (hparams_file.parent / base[1]).read_text(), re.M))
-        keys = set(re.findall(r"^(\w+):", yaml_text, flags=re.M)) - {"base_hparams"}
-        assert keys <= base_keys, f"{hparams_file.name} sets unknown keys: {keys - base_keys}"
-        return
-    script = (REPO / row["Script_file"]).read_text()
-    keys = re.findall(r"^([A-Za-z_][A-Za-z0-9_]*):", yaml_text, flags=re.M)
-    unused = [
-        key
-        for key in keys
-        if not key.startswith("__")
-        and f'"{key}"' not in script
-        and f"<{key}>" not in yaml_text
-        and f"<{key}[" not in yaml_text
-    ]
-    assert not unused, f"{row['Hparam_file']} defines unused variables: {unused}"
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, small_minivox):
     """The first listed recipe run end to end on small MiniVox."""
@@ -94,11 +74,20 @@ def tiny_run(tmp_path_factory, small_minivox):
 @pytest.mark.parametrize("row", listed_recipes()[1:], ids=lambda row: Path(row["Hparam_file"]).name)
 def test_other_listed_recipes_run(row, small_minivox, tmp_path):
     run_recipe(recipe_command(row, tmp_path / "run", small_minivox), cwd=RECIPE, timeout=3000)
-    assert (tmp_path / "run").is_dir()
+    for name in listed_files(row):
+        assert (tmp_path / "run" / name).exists(), name
+
+
+def listed_files(row):
+    """The files a listing row's ``test_debug_checks`` expects in the output folder."""
+    match = re.search(r"file_exists=\[([^\]]*)\]", row["test_debug_checks"])
+    return match[1].split(",") if match else []
 
 
 def test_end_to_end_writes_every_stage(tiny_run):
-    _, out = tiny_run
+    row, out = tiny_run
+    for name in listed_files(row):
+        assert (out / name).exists(), name
     data = out / "save" / "data"
     for name in ("train_utts.csv", "train.csv", "test.csv", "trials.csv", "prepare_report.json"):
         assert (data / name).exists(), name
@@ -106,8 +95,8 @@ def test_end_to_end_writes_every_stage(tiny_run):
     assert list((round1 / "encoder").glob("**/CKPT*")), "no stage-1 checkpoint"
     train_emb = round1 / "embeddings" / "train"
     ids = (train_emb / "ids.txt").read_text().split()
-    emb = torch.from_numpy(__import__("numpy").load(train_emb / "embeddings.npy"))
-    views = __import__("numpy").load(train_emb / "views.npy")
+    emb = torch.from_numpy(np.load(train_emb / "embeddings.npy"))
+    views = np.load(train_emb / "views.npy")
     assert emb.shape[0] == len(ids) == views.shape[0] and views.shape[1] == 2
     systems = sorted(p.name for p in (round1 / "systems").iterdir())
     assert systems == ["camsat", "kmeans_true_k", "stage1", "true_labels"]
@@ -126,7 +115,15 @@ def test_end_to_end_writes_every_stage(tiny_run):
     report = out / "report"
     for name in ("results.md", "results.csv", "report.json", "clustering_curves_round1.png"):
         assert (report / name).stat().st_size > 0, name
-    assert "| 1 | camsat |" in (report / "results.md").read_text()
+    results_md = (report / "results.md").read_text()
+    assert "| 1 | camsat |" in results_md and "Scoring protocol" in results_md
+    assert "## Trials: voxceleb" in results_md and "## Trials: all_pairs" in results_md
+    intervals = json.loads((round1 / "intervals.json").read_text())
+    for trial_list in ("voxceleb", "all_pairs"):
+        for system in systems:
+            own = intervals[trial_list][system]
+            assert own["EER_low"] <= own["EER"] <= own["EER_high"], (trial_list, system)
+        assert set(intervals[trial_list]["differences"]) == set(systems) - {"camsat"}
     # Round 2 re-extracts with round 1's CAMSAT network, clusters and trains again.
     round2 = out / "round2"
     assert (round2 / "embeddings" / "train" / "embeddings.npy").exists()
@@ -135,10 +132,79 @@ def test_end_to_end_writes_every_stage(tiny_run):
         assert (round2 / "systems" / system / "verification.json").exists(), system
 
 
-def test_rerun_skips_finished_stages(tiny_run):
+def test_scores_use_training_statistics_only(tiny_run):
+    """Every system is scored with its own network's training embeddings, never the test's."""
+    _, out = tiny_run
+    systems = out / "round1" / "systems"
+    for system in ("camsat", "kmeans_true_k", "true_labels"):
+        train = np.load(systems / system / "train_embeddings" / "embeddings.npy")
+        test = np.load(systems / system / "test_embeddings" / "embeddings.npy")
+        test_ids = (systems / system / "test_embeddings" / "ids.txt").read_text().split()
+        with open(out / "save" / "data" / "trials.csv", newline="") as f:
+            trials = [(row["enrol_id"], row["test_id"]) for row in csv.DictReader(f)]
+        expected = CosineBackend.from_training(train).score_trials(test, test_ids, trials)
+        saved = np.loadtxt(systems / system / "scores_voxceleb.txt")
+        np.testing.assert_allclose(saved, expected, atol=1e-6)
+
+
+def test_exported_model_scores_like_the_recipe(tiny_run):
+    """SpeechBrain's interface loads a system's export and gives the recipe's trial score."""
+    _, out = tiny_run
+    folder = out / "round1" / "systems" / "camsat"
+    model = CAMSATSpeakerRecognition.from_hparams(source=str(folder / "inference"))
+    with open(out / "save" / "data" / "test.csv", newline="") as f:
+        wav = {row["ID"]: row["wav"] for row in csv.DictReader(f)}
+    with open(out / "save" / "data" / "trials.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    scores = np.loadtxt(folder / "scores_voxceleb.txt")
+    threshold = json.loads((folder / "verification.json").read_text())["voxceleb"]["threshold"]
+    for index in (0, len(trials) - 1):
+        score, decision = model.verify_files(
+            wav[trials[index]["enrol_id"]], wav[trials[index]["test_id"]]
+        )
+        assert float(score) == pytest.approx(scores[index], abs=1e-4)
+        assert bool(decision) == (scores[index] > threshold)
+
+
+def test_seeds_rerun_the_random_stages(tiny_run, tmp_path, small_minivox):
+    """--seeds adds a seed's clusterings, networks and scores beside the main seed's."""
+    row, out = tiny_run
+    run = tmp_path / "seeds"
+    shutil.copytree(out, run, ignore=shutil.ignore_patterns("round2", "report"))
+    main_seed = int(re.search(r"^seed: (\d+)", (run / "hyperparams.yaml").read_text(), re.M)[1])
+    command = recipe_command(
+        row, run, small_minivox, "--rounds=1", f"--seeds=[{main_seed},{main_seed + 1}]"
+    )
+    run_recipe(command, cwd=RECIPE)
+    extra = run / f"seed{main_seed + 1}" / "round1" / "systems"
+    assert sorted(p.name for p in extra.iterdir()) == ["camsat", "kmeans_true_k", "true_labels"]
+    assert (run / f"seed{main_seed + 1}" / "round1" / "intervals.json").exists()
+    results = (run / "report" / "results.md").read_text()
+    assert "(2) |" in results  # camsat: mean ± std over the 2 seeds
+
+
+def test_collapsed_clustering_stops_before_training(tiny_run, tmp_path, small_minivox):
+    """A clustering left with one cluster is an error naming the system and the knobs."""
+    row, out = tiny_run
+    run = tmp_path / "collapse"
+    shutil.copytree(out / "save", run / "save")
+    shutil.copytree(out / "round1" / "embeddings", run / "round1" / "embeddings")
+    shutil.copytree(out / "round1" / "encoder", run / "round1" / "encoder")
+    flags = ["--rounds=1", "--first_stage=cluster", "--last_stage=train", "--embedding_norm=l2"]
+    flags += ["--camsat_mu=0.0", "--clustering_epochs=10", "--true_labels_reference=False"]
+    command = recipe_command(row, run, small_minivox, *flags)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+    result = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "system 'camsat' kept 1 cluster(s)" in result.stderr + result.stdout
+    assert "camsat_mu" in result.stderr + result.stdout
+    assert not (run / "round1" / "systems" / "camsat" / "speaker").exists()
+
+
+def test_rerun_skips_finished_stages(tiny_run, small_minivox):
     row, out = tiny_run
     before = (out / "round1" / "systems" / "camsat" / "pseudo_labels.csv").stat().st_mtime_ns
-    result = run_recipe(recipe_command(row, out, "unused"), cwd=RECIPE)
+    result = run_recipe(recipe_command(row, out, small_minivox), cwd=RECIPE)
     log = result.stdout + result.stderr
     assert "already done" in log
     assert (
@@ -162,13 +228,30 @@ def epochs_logged(train_log):
     return [int(m) for m in re.findall(r"^epoch: (\d+)", train_log.read_text(), flags=re.M)]
 
 
-def test_killed_training_resumes_from_its_checkpoint(tiny_run, tmp_path):
+def test_changed_corpus_is_not_silently_reused(tiny_run, small_minivox, tmp_path):
+    """A rerun on a corpus that lost a file stops: later stages used the old manifests."""
+    row, out = tiny_run
+    corpus = tmp_path / "corpus"
+    shutil.copytree(small_minivox, corpus)
+    next(iter(sorted((corpus / "wav").rglob("*.wav")))).unlink()
+    run = tmp_path / "run"
+    shutil.copytree(out / "save", run / "save")
+    shutil.copytree(out / "round1" / "encoder", run / "round1" / "encoder")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+    command = recipe_command(row, run, corpus, "--rounds=1")
+    result = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "changed since" in result.stdout + result.stderr
+    assert "new --output_folder" in result.stdout + result.stderr
+
+
+def test_killed_training_resumes_from_its_checkpoint(tiny_run, tmp_path, small_minivox):
     row, out = tiny_run
     run = copy_until_clustering(out, tmp_path / "run")
     command = recipe_command(
         row,
         run,
-        "unused",
+        small_minivox,
         "--first_stage=train",
         "--last_stage=train",
         "--speaker_epochs=3",
@@ -212,13 +295,15 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_run, tmp_path):
 
 
 @pytest.mark.ddp
-def test_torchrun_two_processes_matches_single_process_checkpoint(tiny_run, tmp_path):
+def test_torchrun_two_processes_matches_single_process_checkpoint(
+    tiny_run, tmp_path, small_minivox
+):
     row, out = tiny_run
     run = copy_until_clustering(out, tmp_path / "ddp")
     flags = ["--first_stage=train", "--last_stage=train", "--true_labels_reference=False"]
     flags.append("--rounds=1")
     flags.append("--distributed_backend=gloo")
-    command = recipe_command(row, run, "unused", *flags)
+    command = recipe_command(row, run, small_minivox, *flags)
     torchrun = [
         sys.executable,
         "-m",

@@ -42,7 +42,8 @@ def test_rows_follow_rounds_and_systems(tmp_path):
 def test_report_files(tmp_path):
     run = fake_run(tmp_path / "run")
     write_report(run, tmp_path / "report")
-    table = (tmp_path / "report" / "results.md").read_text().splitlines()
+    lines = (tmp_path / "report" / "results.md").read_text().splitlines()
+    table = [line for line in lines if line.startswith("|")]
     assert table[0].startswith("| round | system") and len(table) == 2 + 3
     with open(tmp_path / "report" / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -51,3 +52,58 @@ def test_report_files(tmp_path):
     assert report["stage_seconds"]["round1/systems/camsat"] == 3.5
     for r in (1, 2):
         assert (tmp_path / "report" / f"clustering_curves_round{r}.png").stat().st_size > 0
+
+
+def with_trial_lists(run):
+    """Give round 1 two trial lists, intervals, a protocol and a second seed."""
+    systems = run / "round1" / "systems"
+    for system, eer in (("stage1", 12.0), ("camsat", 6.0)):
+        result = {
+            "protocol": "centred cosine",
+            "EER": eer,
+            "minDCF": 0.5,
+            "voxceleb": {"EER": eer, "minDCF": 0.5, "trials": 10, "target_trials": 5},
+        }
+        (systems / system / "verification.json").write_text(json.dumps(result))
+    seed = run / "seed7" / "round1" / "systems" / "camsat"
+    seed.mkdir(parents=True)
+    result = {"EER": 8.0, "minDCF": 0.7, "voxceleb": {"EER": 8.0, "minDCF": 0.7}}
+    (seed / "verification.json").write_text(json.dumps(result))
+    own = {"EER_low": 1.0, "EER_high": 20.0, "minDCF_low": 0.1, "minDCF_high": 0.9}
+    difference = {
+        "reference": "camsat",
+        "EER": 6.0,
+        "EER_low": 2.0,
+        "EER_high": 9.0,
+        "EER_significant": True,
+        "minDCF": 0.0,
+        "minDCF_low": -0.2,
+        "minDCF_high": 0.2,
+        "minDCF_significant": False,
+    }
+    intervals = {
+        "voxceleb": {
+            "stage1": own,
+            "camsat": own,
+            "differences": {"stage1": difference},
+            "n_resamples": 100,
+            "confidence": 0.95,
+            "n_speakers": 4,
+        }
+    }
+    (run / "round1" / "intervals.json").write_text(json.dumps(intervals))
+    return run
+
+
+def test_report_shows_intervals_differences_and_seeds(tmp_path):
+    run = with_trial_lists(fake_run(tmp_path / "run"))
+    rows = collect_results(run)
+    camsat = next(r for r in rows if (r["round"], r["system"]) == (1, "camsat"))
+    assert camsat["EER voxceleb seeds n"] == 2 and camsat["EER voxceleb seeds mean"] == 7.0
+    text = write_report(run, tmp_path / "report") and (tmp_path / "report" / "results.md")
+    markdown = text.read_text()
+    assert "**Scoring protocol** (every row): centred cosine." in markdown
+    assert "## Trials: voxceleb" in markdown and "100 resamples of the 4 test speakers" in markdown
+    assert "| 1 | stage1 | – | – | – | – | 12.0 [1.0, 20.0] |" in markdown
+    assert "+6.0 [+2.0, +9.0] *" in markdown and "+0.000 [-0.200, +0.200] |" in markdown
+    assert "7.0 ± 1.4 (2)" in markdown  # camsat over the main seed and seed 7

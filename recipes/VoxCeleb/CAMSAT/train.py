@@ -23,6 +23,17 @@ A range of stages::
 
     python train.py hparams/camsat.yaml --first_stage=cluster --last_stage=verify
 
+Several seeds of the random stages (cluster -> train -> verify) on the same stage-1
+encoder; the report gives their mean and standard deviation::
+
+    python train.py hparams/camsat.yaml --seeds=[1234,1235,1236]
+
+Scoring protocol (the same for every row): cosine scores after subtracting the mean
+embedding of the *training* utterances, embedded by the network that embeds the test
+utterances; with ``score_norm: as-norm`` the cohort is those training embeddings.
+No statistic of a test utterance enters any score. Each system's folder gets an
+``inference/`` model that SpeechBrain's interface loads and that scores as the recipe.
+
 On several processes (training stages run on all of them, the rest on the main one)::
 
     torchrun --nproc_per_node=2 train.py hparams/camsat.yaml --distributed_backend=gloo
@@ -30,6 +41,8 @@ On several processes (training stages run on all of them, the rest on the main o
 
 import copy
 import csv
+import io
+import itertools
 import json
 import logging
 import re
@@ -43,28 +56,42 @@ import speechbrain as sb
 import torch
 import yaml
 from hyperpyyaml import load_hyperpyyaml
+from ruamel.yaml import YAML
 from speechbrain.utils.distributed import run_on_main
 
 from camsat_lobes import report as reporting
 from camsat_lobes.augment_sets import build_augmentation_sets
+from camsat_lobes.bootstrap import bootstrap_intervals
 from camsat_lobes.checkpoints import CompleteCheckpointer
 from camsat_lobes.clustering import clustering_metrics, write_pseudo_labels
 from camsat_lobes.extract import extract_embeddings, normalize_embeddings
-from camsat_lobes.minivox import MiniVoxConfig, generate_minivox
-from camsat_lobes.prepare import prepare_voxceleb
+from camsat_lobes.files import write_text
+from camsat_lobes.inference import export_model
+from camsat_lobes.minivox import MiniVoxConfig, default_root, generate_minivox
+from camsat_lobes.prepare import preparation_differences, prepare_voxceleb
+from camsat_lobes.scoring import CosineBackend
 from camsat_lobes.speaker_training import SpeakerBrain, pseudo_label_datasets
-from camsat_lobes.verification import (
-    adaptive_snorm,
-    compute_eer,
-    compute_min_dcf,
-    cosine_score,
-)
+from camsat_lobes.verification import compute_eer, compute_min_dcf, eer_threshold
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("prepare", "encoder", "extract", "cluster", "train", "verify", "report")
 STAGE1 = "stage1"  # the system that scores the stage-1 embeddings directly
 TRUE_LABELS = "true_labels"
+TRIAL_LISTS = {"voxceleb": "trials.csv", "all_pairs": "trials_all_pairs.csv"}
+# Where, in the resolved hyperparameters, the modules of an exported model are built.
+EXPORTED_NODES = {
+    STAGE1: {
+        "compute_features": "encoder.compute_features",
+        "mean_var_norm": "encoder.mean_var_norm",
+        "embedding_model": "encoder.network.embedding_model",
+    },
+    "speaker": {
+        "compute_features": "compute_features",
+        "mean_var_norm": "mean_var_norm",
+        "embedding_model": "speaker_network.embedding_model",
+    },
+}
 
 
 def read_csv_column(path, column):
@@ -74,13 +101,27 @@ def read_csv_column(path, column):
 
 
 class Chain:
-    """The stages of the recipe over one output folder."""
+    """The stages of the recipe over one output folder, for one seed.
 
-    def __init__(self, hparams, run_opts):
+    Arguments
+    ---------
+    hparams : dict
+        The loaded hyperparameters.
+    run_opts : dict
+        SpeechBrain run options.
+    main_seed : int, optional
+        The seed whose run owns the shared stages (preparation, stage-1 encoder and
+        its embeddings); another seed keeps its clusterings and networks under
+        ``<output_folder>/seed<seed>/``. Default: this chain's own seed.
+    """
+
+    def __init__(self, hparams, run_opts, main_seed=None):
         self.hparams = hparams
         self.run_opts = run_opts
         self.out = Path(hparams["output_folder"])
         self.data = Path(hparams["save_folder"]) / "data"
+        self.is_main = main_seed is None or main_seed == hparams["seed"]
+        self.seed_out = self.out if self.is_main else self.out / f"seed{hparams['seed']}"
         self.stage1_ready = False  # the stage-1 encoder is trained or loaded
 
     # ------------------------------------------------------------------ helpers
@@ -106,8 +147,13 @@ class Chain:
         run_on_main(self.once, args=[folder, name, work])
 
     def round_folder(self, round_index):
-        """Output folder of one round (``round1``, ``round2``...)."""
-        return self.out / f"round{round_index}"
+        """Output folder of one round of this seed (``round1``, ``round2``, and so on)."""
+        return self.seed_out / f"round{round_index}"
+
+    def embeddings_folder(self, round_index):
+        """Embeddings of a round: round 1's (the stage-1 encoder's) are shared by all seeds."""
+        owner = self.out if round_index == 1 else self.seed_out
+        return owner / f"round{round_index}" / "embeddings"
 
     def systems(self):
         """Names of the labelled systems: the clusterings, then the true-label reference."""
@@ -116,36 +162,73 @@ class Chain:
             names.append(TRUE_LABELS)
         return names
 
-    def system_option(self, system, key):
-        """Return a system's own ``key`` (e.g. ``embedding_norm``), else the recipe's."""
-        return self.hparams["systems"].get(system, {}).get(key, self.hparams[key])
+    def scored_systems(self, round_index):
+        """Systems scored in a round: the round's input embeddings, then every network.
+
+        Round 1's input embeddings are the stage-1 encoder's, the same for every seed,
+        so only the main seed scores them.
+        """
+        scored = self.systems()
+        return scored if round_index == 1 and not self.is_main else [STAGE1, *scored]
+
+    def system_option(self, system, key, default):
+        """Return a system's own ``key`` (e.g. ``embedding_norm``), else ``default``."""
+        return self.hparams["systems"].get(system, {}).get(key, default)
 
     # ------------------------------------------------------------------ stages
     def prepare(self):
-        """Write the manifests (generating MiniVox first when no data folder is set)."""
+        """Write the manifests (generating MiniVox first when no data folder is set).
+
+        A finished preparation is reused only while the corpus and the options are
+        those it was made from; otherwise it is made again, or, when later stages
+        already used it, the run stops and says so.
+        """
+        data_folder, preset = self.hparams["data_folder"], self.hparams["minivox_preset"]
+        if data_folder is None and preset is None:
+            raise ValueError(
+                "no data: set --data_folder=/path/to/voxceleb (a VoxCeleb-layout folder of "
+                "wav files with trials.txt), or --minivox_preset=default for MiniVox"
+            )
+        config = MiniVoxConfig.preset(preset) if data_folder is None else None
+        if config is not None:
+            data_folder = self.hparams["minivox_root"] or default_root(config)
+        options = {
+            "seg_duration": self.hparams["seg_duration"],
+            "min_duration": self.hparams["min_duration"],
+        }
 
         def work():
-            data_folder = self.hparams["data_folder"]
-            if data_folder is None and self.hparams["minivox_preset"] is None:
-                raise ValueError(
-                    "no data: set --data_folder=/path/to/voxceleb (a VoxCeleb-layout folder of "
-                    "wav files with trials.txt), or --minivox_preset=default for MiniVox"
-                )
-            if data_folder is None:
-                preset = getattr(MiniVoxConfig, self.hparams["minivox_preset"])
-                data_folder = generate_minivox(preset(), root=self.hparams["minivox_root"])
-            paths = prepare_voxceleb(
-                data_folder,
-                self.data,
-                seg_duration=self.hparams["seg_duration"],
-                min_duration=self.hparams["min_duration"],
-            )
+            """Generate MiniVox if needed, write the manifests and the augmentation sets."""
+            if config is not None:
+                generate_minivox(config, root=data_folder)
+            paths = prepare_voxceleb(data_folder, self.data, **options)
             babble = read_csv_column(paths["train_utts_csv"], "wav")
             build_augmentation_sets(
                 self.data / "augmentation", babble_sources=babble, seed=self.hparams["seed"]
             )
 
+        if sb.utils.distributed.if_main_process():
+            self.check_preparation(data_folder, options)
         self.on_main(self.data, "prepare", work)
+
+    def check_preparation(self, data_folder, options):
+        """Forget a preparation that no longer matches the corpus, unless later stages used it."""
+        marker = self.data / "done.json"
+        if not marker.exists():
+            return
+        changes = preparation_differences(data_folder, self.data, **options)
+        if not changes:
+            return
+        used_by = sorted(str(p.parent) for p in self.out.glob("round*/**/done.json"))
+        if used_by:
+            raise RuntimeError(
+                f"The corpus or the preparation options changed since {self.out} was prepared "
+                f"({'; '.join(changes)}), and later stages already used that preparation "
+                f"(e.g. {used_by[0]}). Run into a new --output_folder, or delete {self.out} "
+                "to start again."
+            )
+        logger.warning("Preparing %s again: %s", self.data, "; ".join(changes))
+        marker.unlink()
 
     def augmentation_sets(self):
         """Paths of the offline noise, impulse-response and babble CSVs."""
@@ -159,7 +242,7 @@ class Chain:
             encoder = self.hparams["encoder"]["encoder"]
             if self.stage1_ready:
                 return encoder
-            folder = self.round_folder(1) / "encoder"
+            folder = self.out / "round1" / "encoder"
             fit = lambda: encoder.fit(  # noqa: E731
                 self.data / "train_utts.csv",
                 folder,
@@ -172,12 +255,17 @@ class Chain:
             return encoder
         return self.speaker_brain(round_index - 1, self.hparams["main_system"], load=True)
 
+    def extracted(self, round_index):
+        """Whether the embeddings of a round are complete."""
+        return (self.embeddings_folder(round_index) / "done.json").exists()
+
     def extract(self, round_index, encoder):
         """Embed the training utterances (clean and augmented views) and the test ones."""
-        folder = self.round_folder(round_index) / "embeddings"
+        folder = self.embeddings_folder(round_index)
         augmenter = self.hparams["view_augment"](self.augmentation_sets())
 
         def work():
+            """Embed the training utterances with their views, then the test utterances."""
             extract_embeddings(
                 encoder,
                 self.data / "train_utts.csv",
@@ -198,7 +286,7 @@ class Chain:
 
     def cluster(self, round_index):
         """Cluster the embeddings with every system and score the pseudo-labels."""
-        embeddings = self.round_folder(round_index) / "embeddings" / "train"
+        embeddings = self.embeddings_folder(round_index) / "train"
         ids = (embeddings / "ids.txt").read_text().split()
         speakers = dict(
             zip(
@@ -214,7 +302,8 @@ class Chain:
             folder = self.round_folder(round_index) / "systems" / system
 
             def work(system=system, folder=folder):
-                norm = self.system_option(system, "embedding_norm")
+                """Cluster with one system, then save its pseudo-labels and metrics."""
+                norm = self.system_option(system, "embedding_norm", self.hparams["embedding_norm"])
                 x = normalize_embeddings(raw_x, norm)
                 views = None
                 if raw_views.shape[1]:
@@ -227,18 +316,28 @@ class Chain:
                     labels, history = result.labels, result.history
                     k_initial = clusterer.n_clusters
                 labels = np.unique(labels, return_inverse=True)[1]  # contiguous class indices
+                self.check_not_collapsed(system, int(labels.max()) + 1)
                 write_pseudo_labels(folder / "pseudo_labels.csv", ids, labels)
-                collapsed = labels.max() == 0
-                if collapsed:
-                    logger.warning("%s: the clustering collapsed into one cluster", system)
-                metrics = clustering_metrics(
-                    labels, true_labels, embeddings=None if collapsed else x
-                )
+                metrics = clustering_metrics(labels, true_labels, embeddings=x)
                 metrics["k_initial"] = k_initial
                 (folder / "clustering_metrics.json").write_text(json.dumps(metrics, indent=2))
                 (folder / "history.json").write_text(json.dumps(history, indent=2))
 
             self.on_main(folder, f"cluster {system}", work)
+
+    def check_not_collapsed(self, system, n_found):
+        """Stop before training on a clustering that kept too few clusters."""
+        expected = self.hparams["n_speakers"]
+        needed = max(2, int(np.ceil(self.hparams["min_cluster_fraction"] * expected)))
+        if n_found < needed:
+            raise RuntimeError(
+                f"system {system!r} kept {n_found} cluster(s), fewer than {needed} "
+                f"(min_cluster_fraction={self.hparams['min_cluster_fraction']} of the "
+                f"{expected} expected speakers): its pseudo-labels cannot train a speaker "
+                "network. Raise the weight of the marginal entropy (camsat_mu, the system's "
+                "`mu`) or the initial number of clusters (n_clusters), then run again; the "
+                "finished stages are kept."
+            )
 
     def speaker_brain(self, round_index, system, load=False, n_classes=None):
         """Build the speaker network of one system, with its own checkpoint folder."""
@@ -251,9 +350,9 @@ class Chain:
             "compute_features": hp["compute_features"],
             "mean_var_norm": hp["mean_var_norm"],
             "embedding_model": copy.deepcopy(hp["speaker_network"]["embedding_model"]),
-            "speaker_loss": self.system_option(system, "speaker_loss")["speaker_loss"](
-                embedding_dim=hp["speaker_network"]["emb_dim"], n_classes=n_classes
-            ),
+            "speaker_loss": self.system_option(system, "speaker_loss", hp["speaker_loss"])[
+                "speaker_loss"
+            ](embedding_dim=hp["speaker_network"]["emb_dim"], n_classes=n_classes),
         }
         if hp["init_from_stage1"] and not load:
             self.start_from_stage1(modules["embedding_model"])
@@ -299,6 +398,7 @@ class Chain:
             folder = self.round_folder(round_index) / "systems" / system / "speaker"
 
             def work(system=system, folder=folder):
+                """Train one system's speaker network on its pseudo-labels."""
                 train_data, valid_data, n_classes = pseudo_label_datasets(
                     self.data / "train.csv",
                     folder.parent / "pseudo_labels.csv",
@@ -316,93 +416,222 @@ class Chain:
 
             self.once(folder, f"train {system}", work)
 
+    # ------------------------------------------------------------------ verification
+    def trial_lists(self):
+        """Return the trial lists to score, name -> rows ``(label, enrol_id, test_id)``.
+
+        ``voxceleb`` is the corpus's own list; with ``full_trials`` every pair of test
+        utterances is scored as well (``all_pairs``: all targets and all non-targets),
+        derived from the speakers of the test manifest.
+        """
+        all_pairs = self.data / TRIAL_LISTS["all_pairs"]
+        if self.hparams["full_trials"] and not all_pairs.exists():
+            ids = read_csv_column(self.data / "test.csv", "ID")
+            speakers = read_csv_column(self.data / "test.csv", "spk_id")
+            rows = [
+                f"{int(speakers[a] == speakers[b])},{ids[a]},{ids[b]}\n"
+                for a, b in itertools.combinations(range(len(ids)), 2)
+            ]
+            write_text(all_pairs, "label,enrol_id,test_id\n" + "".join(rows))
+        names = ["voxceleb", "all_pairs"] if self.hparams["full_trials"] else ["voxceleb"]
+        lists = {}
+        for name in names:
+            with open(self.data / TRIAL_LISTS[name], newline="") as f:
+                lists[name] = [
+                    (int(row["label"]), row["enrol_id"], row["test_id"])
+                    for row in csv.DictReader(f)
+                ]
+        return lists
+
+    def system_embeddings(self, round_index, system, folder):
+        """Training and test embeddings of a system, by the network that scores it.
+
+        Returns the two extraction folders and the modules of an exported model
+        (``None`` when the network cannot be exported, e.g. an i-vector stage 1).
+        """
+        if system == STAGE1:
+            source = self.embeddings_folder(round_index)
+            encoder = self.encoder(round_index) if round_index == 1 else None
+            modules = None
+            if round_index == 1 and hasattr(encoder, "inference_model"):
+                modules = {
+                    "compute_features": encoder.compute_features,
+                    "mean_var_norm": encoder.mean_var_norm,
+                    "embedding_model": encoder.inference_model,
+                }
+            return source / "train", source / "test", modules
+        brain = self.speaker_brain(round_index, system, load=True)
+        for manifest, name in (
+            ("train_utts.csv", "train_embeddings"),
+            ("test.csv", "test_embeddings"),
+        ):
+            extract_embeddings(
+                brain,
+                self.data / manifest,
+                folder / name,
+                n_views=0,
+                batch_size=self.hparams["extract_batch_size"],
+            )
+        modules = {
+            k: brain.modules[k] for k in ("compute_features", "mean_var_norm", "embedding_model")
+        }
+        return folder / "train_embeddings", folder / "test_embeddings", modules
+
     def verify(self, round_index):
-        """Score the trial list with the stage-1 embeddings and every system's network."""
+        """Score every trial list with the stage-1 embeddings and every system's network."""
         root = self.round_folder(round_index)
-        trials = [line.split(",") for line in (self.data / "trials.csv").read_text().split()[1:]]
-        train_emb = np.load(root / "embeddings" / "train" / "embeddings.npy")
-        for system in [STAGE1, *self.systems()]:
+        trial_lists = self.trial_lists()
+        for system in self.scored_systems(round_index):
             folder = root / "systems" / system
 
             def work(system=system, folder=folder):
-                if system == STAGE1:
-                    test_folder, cohort = root / "embeddings" / "test", train_emb
-                else:
-                    brain = self.speaker_brain(round_index, system, load=True)
-                    test_folder = folder / "test_embeddings"
-                    extract_embeddings(
-                        brain,
-                        self.data / "test.csv",
-                        test_folder,
-                        n_views=0,
-                        batch_size=self.hparams["extract_batch_size"],
+                """Score every trial list with one system and export its model."""
+                train_folder, test_folder, modules = self.system_embeddings(
+                    round_index, system, folder
+                )
+                backend = CosineBackend.from_training(
+                    np.load(train_folder / "embeddings.npy"),
+                    score_norm=self.hparams["score_norm"],
+                    top_k=self.hparams["cohort_top_k"],
+                )
+                test_ids = (test_folder / "ids.txt").read_text().split()
+                test_embeddings = np.load(test_folder / "embeddings.npy")
+                result = {"protocol": self.protocol()}
+                for name, trials in trial_lists.items():
+                    scores = backend.score_trials(
+                        test_embeddings, test_ids, [(e, t) for _, e, t in trials]
                     )
-                    cohort = None
-                result = self.score(test_folder, trials, cohort)
+                    labels = np.array([label for label, _, _ in trials])
+                    np.savetxt(folder / f"scores_{name}.txt", scores, fmt="%.7f")
+                    result[name] = {
+                        "EER": 100 * compute_eer(scores, labels),
+                        "minDCF": compute_min_dcf(
+                            scores, labels, p_target=self.hparams["p_target"]
+                        ),
+                        "threshold": eer_threshold(scores, labels),
+                        "trials": len(labels),
+                        "target_trials": int(labels.sum()),
+                    }
+                result.update(EER=result["voxceleb"]["EER"], minDCF=result["voxceleb"]["minDCF"])
+                if modules is not None:
+                    export_model(
+                        folder / "inference",
+                        self.exported_nodes(STAGE1 if system == STAGE1 else "speaker"),
+                        modules,
+                        backend,
+                        threshold=result["voxceleb"]["threshold"],
+                    )
                 (folder / "verification.json").write_text(json.dumps(result, indent=2))
 
             self.on_main(folder / "verify", f"verify {system}", work)
+        run_on_main(self.intervals, args=[round_index, trial_lists])
 
-    def score(self, test_folder, trials, cohort=None):
-        """EER and minDCF of the trials with cosine scoring (and AS-norm when asked)."""
-        ids = (Path(test_folder) / "ids.txt").read_text().split()
-        emb = np.load(Path(test_folder) / "embeddings.npy")
-        index = {utt: i for i, utt in enumerate(ids)}
-        labels = np.array([int(t[0]) for t in trials])
-        enrol = emb[[index[t[1]] for t in trials]]
-        test = emb[[index[t[2]] for t in trials]]
-        mean = emb.mean(axis=0) if cohort is None else cohort.mean(axis=0)
-        scores = cosine_score(enrol, test, mean=mean)
-        if self.hparams["score_norm"] == "as-norm":
-            cohort = emb if cohort is None else cohort
-            scores = adaptive_snorm(scores, enrol, test, cohort, self.hparams["cohort_top_k"], mean)
-        np.savetxt(Path(test_folder) / "scores.txt", scores)
-        return {
-            "EER": 100 * compute_eer(scores, labels),
-            "minDCF": compute_min_dcf(scores, labels, p_target=self.hparams["p_target"]),
-            "trials": len(labels),
-        }
+    def protocol(self):
+        """One line stating how every score of the run is computed."""
+        norm = self.hparams["score_norm"]
+        text = (
+            "cosine after subtracting the mean embedding of the training utterances, "
+            "embedded by the network that embeds the test utterances"
+        )
+        if norm == "as-norm":
+            text += (
+                f"; adaptive s-norm (top {self.hparams['cohort_top_k']}) with those training "
+                "embeddings as the cohort"
+            )
+        return text + "; no statistic of the test utterances enters a score"
+
+    def exported_nodes(self, kind):
+        """Return the resolved YAML of the modules of an exported model (see EXPORTED_NODES)."""
+        resolved = YAML().load((self.out / "hyperparams.yaml").read_text())
+        nodes = {}
+        for name, path in EXPORTED_NODES[kind].items():
+            node = resolved
+            for key in path.split("."):
+                node = node[key]
+            stream = io.StringIO()
+            YAML().dump({name: node}, stream)
+            nodes[name] = stream.getvalue()
+        return nodes
+
+    def intervals(self, round_index, trial_lists):
+        """Bootstrap intervals over test speakers, paired across the systems of a round."""
+        root = self.round_folder(round_index)
+        speaker_of = dict(
+            zip(
+                read_csv_column(self.data / "test.csv", "ID"),
+                read_csv_column(self.data / "test.csv", "spk_id"),
+            )
+        )
+        systems = [
+            s
+            for s in self.scored_systems(round_index)
+            if (root / "systems" / s / "verify" / "done.json").exists()
+        ]
+        if round_index == 1 and not self.is_main:
+            systems = [STAGE1, *systems]  # the main seed's stage-1 scores are this seed's too
+        results = {}
+        for name, trials in trial_lists.items():
+            scores = {
+                s: np.loadtxt(self.scores_folder(round_index, s) / f"scores_{name}.txt")
+                for s in systems
+            }
+            reference = self.hparams["main_system"]
+            results[name] = bootstrap_intervals(
+                scores,
+                np.array([label for label, _, _ in trials]),
+                [speaker_of[e] for _, e, _ in trials],
+                [speaker_of[t] for _, _, t in trials],
+                reference=reference if reference in scores else None,
+                n_resamples=self.hparams["n_resamples"],
+                p_target=self.hparams["p_target"],
+                seed=self.hparams["seed"],
+            )
+        (root / "intervals.json").write_text(json.dumps(results, indent=2))
+
+    def scores_folder(self, round_index, system):
+        """Folder holding a system's scores (round 1's stage-1 scores live with the main seed)."""
+        if system == STAGE1 and round_index == 1:
+            return self.out / "round1" / "systems" / STAGE1
+        return self.round_folder(round_index) / "systems" / system
 
     def report(self):
         """Write the results table, the JSON report and the plots."""
 
         def work():
+            """Write the report."""
             reporting.write_report(self.out, self.out / "report")
 
         self.on_main(self.out / "report", "report", work)
 
 
 def run(chain, first_stage, last_stage):
-    """Run the stages from ``first_stage`` to ``last_stage`` for every round."""
+    """Run the stages from ``first_stage`` to ``last_stage`` (but the report) for every round."""
     selected = STAGES[STAGES.index(first_stage) : STAGES.index(last_stage) + 1]
     if "prepare" in selected:
         chain.prepare()
     for round_index in range(1, chain.hparams["rounds"] + 1):
-        encoder = None
-        if "encoder" in selected or "extract" in selected:
-            encoder = chain.encoder(round_index)
-        if "extract" in selected:
-            chain.extract(round_index, encoder)
+        if "encoder" in selected:
+            chain.encoder(round_index)
+        if "extract" in selected and not chain.extracted(round_index):
+            chain.extract(round_index, chain.encoder(round_index))
         for stage in ("cluster", "train", "verify"):
             if stage in selected:
                 getattr(chain, stage)(round_index)
-    if "report" in selected:
-        # A fresh report every time: it only reads what the stages wrote.
-        shutil.rmtree(chain.out / "report", ignore_errors=True)
-        chain.report()
+
+
+def report(chain):
+    """Write a fresh report: it only reads what the stages wrote."""
+    shutil.rmtree(chain.out / "report", ignore_errors=True)
+    chain.report()
 
 
 def load_hparams(hparams_file, overrides=None):
-    """Load the recipe's hyperparameters, following a variant file to its base.
-
-    A variant (e.g. ``camsat_voxceleb2.yaml``) is a plain YAML file whose
-    ``base_hparams`` names the file it modifies and whose other keys override
-    that file's values; command-line overrides win over both.
+    """Load the recipe's hyperparameters.
 
     Arguments
     ---------
     hparams_file : str or path
-        A recipe yaml or a variant of one.
+        A recipe yaml.
     overrides : str or dict, optional
         Overrides in YAML (as ``sb.parse_arguments`` returns them) or a dict.
 
@@ -411,19 +640,58 @@ def load_hparams(hparams_file, overrides=None):
     dict
         The loaded hyperparameters.
     """
-    if isinstance(overrides, str) or overrides is None:
-        overrides = yaml.safe_load(overrides or "") or {}
-    path = Path(hparams_file)
-    if re.search(r"^base_hparams:", path.read_text(), flags=re.M):
-        variant = yaml.safe_load(path.read_text())
-        path = path.parent / variant.pop("base_hparams")
-        overrides = {**variant, **overrides}
-    with open(path) as fin:
+    with open(hparams_file) as fin:
         return load_hyperpyyaml(fin, overrides)
 
 
+def seed_hparams(hparams_file, overrides, seed, output_folder):
+    """Hyperparameters of one more seed: its own seed, the main run's output folder."""
+    overrides = yaml.safe_load(overrides or "") or {}
+    overrides.update(seed=seed, seeds=None, output_folder=output_folder)
+    return load_hparams(hparams_file, overrides)
+
+
+def recipe_keys_help(hparams_file):
+    """List the top-level keys of a recipe yaml with their comments, for ``--help``.
+
+    A key's help is its end-of-line comment, else the comment block just above it.
+
+    Arguments
+    ---------
+    hparams_file : str or path
+        The recipe yaml.
+
+    Returns
+    -------
+    str
+        One ``--key=value  comment`` line per key (keys starting with ``__`` are left out).
+
+    Example
+    -------
+    >>> print(recipe_keys_help("hparams/camsat.yaml").splitlines()[0])
+    Recipe keys of hparams/camsat.yaml (override any of them as --key=value):
+    """
+    lines = [f"Recipe keys of {hparams_file} (override any of them as --key=value):"]
+    above = []
+    for line in Path(hparams_file).read_text().splitlines():
+        if line.startswith("#"):
+            above.append(line.lstrip("# ").strip())
+            continue
+        match = re.match(r"^([A-Za-z_]\w*):\s*([^#]*?)\s*(?:#\s*(.*))?$", line)
+        if match and not match[1].startswith("__"):
+            key, value, comment = match[1], match[2] or "...", match[3]
+            text = comment or " ".join(part for part in above if part)
+            lines.append(f"  --{key}={value}".ljust(42) + f"  {text}".rstrip())
+        if not line.startswith(" "):
+            above = []
+    return "\n".join(lines)
+
+
 def main(argv):
-    """Parse the command line, load the hyperparameters and run the chain."""
+    """Parse the command line, load the hyperparameters and run the chain for every seed."""
+    if {"-h", "--help"} & set(argv):
+        yaml_files = [arg for arg in argv if arg.endswith(".yaml")]
+        print(recipe_keys_help(yaml_files[0] if yaml_files else "hparams/camsat.yaml"), "\n")
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
     hparams = load_hparams(hparams_file, overrides)
@@ -433,10 +701,24 @@ def main(argv):
         overrides=overrides,
     )
     torch.set_num_threads(hparams["num_threads"])
-    for stage in (hparams["first_stage"], hparams["last_stage"]):
+    first, last = hparams["first_stage"], hparams["last_stage"]
+    for stage in (first, last):
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}: choose among {', '.join(STAGES)}")
-    run(Chain(hparams, run_opts), hparams["first_stage"], hparams["last_stage"])
+    chain = Chain(hparams, run_opts)
+    run(chain, first, last)
+    for seed in hparams["seeds"] or []:
+        if seed == hparams["seed"]:
+            continue
+        logger.info("seed %d: cluster -> train -> verify on the same stage-1 encoder", seed)
+        extra = seed_hparams(hparams_file, overrides, seed, hparams["output_folder"])
+        # Round 1's embeddings are shared; later rounds embed with this seed's networks.
+        from_stage = max(first, "extract", key=STAGES.index)
+        to_stage = min(last, "verify", key=STAGES.index)
+        if STAGES.index(from_stage) <= STAGES.index(to_stage):
+            run(Chain(extra, run_opts, main_seed=hparams["seed"]), from_stage, to_stage)
+    if STAGES.index(last) == STAGES.index("report"):
+        report(chain)
 
 
 if __name__ == "__main__":
