@@ -19,7 +19,14 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["COLUMNS", "collect_results", "markdown_table", "write_report"]
+__all__ = [
+    "COLUMNS",
+    "collect_results",
+    "markdown_table",
+    "seed_differences_table",
+    "trial_list_table",
+    "write_report",
+]
 
 COLUMNS = (
     "round",
@@ -302,6 +309,64 @@ def _results_markdown(run_folder, rows):
             "seed columns are the main seed's."
         )
         lines += ["", trial_list_table(rows, trial_list, reference), ""]
+        if len(seeds) > 1 and reference:
+            lines += [seed_differences_table(run_folder, trial_list, reference), ""]
+    return "\n".join(lines)
+
+
+def seed_differences_table(run_folder, trial_list, reference):
+    """Markdown table of every seed's paired EER difference to the reference (round 1).
+
+    Arguments
+    ---------
+    run_folder : str or path
+        The recipe's ``output_folder`` (the main seed), with ``seed<s>/`` beside it.
+    trial_list : str
+        Name of the trial list.
+    reference : str
+        The system the differences are taken against.
+
+    Returns
+    -------
+    str
+        One row per system, one column per seed: ``+d [low, high]``, ``*`` when the
+        paired interval excludes 0.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> (run / "round1").mkdir()
+    >>> d = {"EER": 2.0, "EER_low": 0.5, "EER_high": 3.5, "EER_significant": True}
+    >>> _ = (run / "round1" / "intervals.json").write_text(
+    ...     json.dumps({"all": {"differences": {"kmeans": d}}}))
+    >>> print(seed_differences_table(run, "all", "camsat").splitlines()[-1])
+    | kmeans | +2.0 [+0.5, +3.5] * |
+    """
+    run_folder = Path(run_folder)
+    folders = {"main": run_folder} | {p.name: p for p in sorted(run_folder.glob("seed*"))}
+    differences = {
+        name: _read_json(folder / "round1" / "intervals.json").get(trial_list, {})
+        for name, folder in folders.items()
+    }
+    systems = sorted({s for d in differences.values() for s in d.get("differences", {})})
+    lines = [
+        f"Round 1, EER − {reference} (points) per seed, paired intervals:",
+        "",
+        "| system | " + " | ".join(folders) + " |",
+        "|---|" + "---|" * len(folders),
+    ]
+    for system in systems:
+        cells = []
+        for name in folders:
+            entry = differences[name].get("differences", {}).get(system)
+            row = {}
+            if entry is not None:
+                row = {"EER diff": entry["EER"], "EER diff low": entry["EER_low"]}
+                row |= {"EER diff high": entry["EER_high"]}
+                row["EER diff significant"] = entry["EER_significant"]
+            cells.append(_difference(row, "EER", 1))
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -107,3 +107,4 @@ def test_report_shows_intervals_differences_and_seeds(tmp_path):
     assert "| 1 | stage1 | – | – | – | – | 12.0 [1.0, 20.0] |" in markdown
     assert "+6.0 [+2.0, +9.0] *" in markdown and "+0.000 [-0.200, +0.200] |" in markdown
     assert "7.0 ± 1.4 (2)" in markdown  # camsat over the main seed and seed 7
+    assert "| stage1 | +6.0 [+2.0, +9.0] * | – |" in markdown  # per seed; seed 7 has none
