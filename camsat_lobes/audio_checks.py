@@ -14,6 +14,9 @@ windows spread over the file; only a file whose probes are all silent is read in
 to confirm it. Files stored as floating-point samples (``FLOAT`` / ``DOUBLE``
 subtypes) are read in full, block by block, because only they can hold NaN or inf
 samples, which would poison training; integer PCM files cannot and are not read.
+
+Authors
+ * camsat contributors 2026
 """
 
 import dataclasses

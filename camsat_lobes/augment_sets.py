@@ -17,6 +17,9 @@ RT60 0.15-0.6 s and the microphone 0.5-2.5 m from the talker; here RT60 is
 0.2-0.8 s in rooms of 3-12 x 3-10 x 2.5-4.5 m with the source and microphone anywhere
 at least 0.5 m from the walls), so the augmentation never replays the corpus's own
 channels.
+
+Authors
+ * camsat contributors 2026
 """
 
 import functools

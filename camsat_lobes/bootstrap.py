@@ -30,6 +30,9 @@ are hard for every system, so the speaker effect largely cancels in the differen
 and its interval is much tighter than the two individual intervals suggest;
 overlapping individual intervals do not mean that two systems are indistinguishable.
 A difference is flagged significant when its interval excludes 0.
+
+Authors
+ * camsat contributors 2026
 """
 
 import numpy as np

@@ -5,6 +5,13 @@ so a run killed while saving leaves a checkpoint that looks complete but holds a
 truncated file, and the next run fails to load it. :class:`CompleteCheckpointer`
 writes a ``COMPLETE`` marker after the last file and ignores checkpoints without it,
 so a killed run resumes from the last complete checkpoint instead.
+
+Workaround of a SpeechBrain bug (1.1.x, ``Checkpointer.save_checkpoint`` writes
+``CKPT.yaml`` before the files it describes), isolated here; remove it once
+SpeechBrain writes the metadata last.
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

@@ -6,6 +6,9 @@ normalisation). :func:`correlation_table` correlates every metric with the EER
 inside groups of records (all systems, classical vs deep methods, L2 vs std
 scaling, ACC above vs below 50 %), and :func:`plot_correlation_heatmap` draws the
 table as the paper's heatmap.
+
+Authors
+ * camsat contributors 2026
 """
 
 import csv

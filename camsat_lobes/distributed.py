@@ -6,6 +6,13 @@ cannot train on several CPU processes. :class:`DistributedBrain` keeps
 SpeechBrain's behaviour on GPUs and, on CPUs, wraps the modules in plain DDP: the
 gradients are still averaged across processes, while each process keeps its own
 BatchNorm statistics (those of rank 0 are the ones saved in checkpoints).
+
+Workaround of a SpeechBrain limitation (1.1.x), isolated here: it overrides the
+private ``Brain._wrap_distributed``; remove it once SpeechBrain skips the
+SyncBatchNorm conversion on CPU devices.
+
+Authors
+ * camsat contributors 2026
 """
 
 import speechbrain as sb

@@ -22,6 +22,9 @@ chunk's random draws depend only on the seed and the chunk number, so a resumed 
 gives the same arrays as an uninterrupted one.
 
 :func:`normalize_embeddings` prepares embeddings for clustering.
+
+Authors
+ * camsat contributors 2026
 """
 
 import hashlib

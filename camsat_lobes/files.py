@@ -10,6 +10,9 @@ A stage that can be skipped on a rerun writes its outputs, then its options with
 the outputs are all there and were made with the same options.
 
 Text is UTF-8 and CSV files have a header row, as SpeechBrain's manifests.
+
+Authors
+ * camsat contributors 2026
 """
 
 import csv

@@ -31,6 +31,9 @@ or from the command line::
 
 SpeechBrain's own ``SpeakerRecognition.from_hparams`` loads the same folder (it embeds
 identically but scores with a plain cosine and its own default threshold).
+
+Authors
+ * camsat contributors 2026
 """
 
 import argparse

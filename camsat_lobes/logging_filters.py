@@ -5,6 +5,9 @@ cannot save figures" when it is imported without torchvision; this package saves
 figures with matplotlib and never uses that saver, so the warning is dropped (that
 exact message only, on that logger only). The filter must be installed before the
 SpeechBrain module is first imported, which the package ``__init__`` does.
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

@@ -34,6 +34,9 @@ checkpoint and, under DDP, synchronise) and call ``set_epoch`` in
 ``on_stage_start``. Cosines and margins are computed in float32 with autocast
 off, cosines are clamped before ``acos``/``sqrt``, so float16/bfloat16 training
 and cosines at +-1 give finite losses and gradients.
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

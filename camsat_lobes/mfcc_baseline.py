@@ -11,6 +11,9 @@ channel helps: the cue that a self-supervised model must learn to ignore.
 
 Run ``python -m camsat_lobes.mfcc_baseline --data-folder ROOT`` on a corpus in the
 VoxCeleb layout.
+
+Authors
+ * camsat contributors 2026
 """
 
 import argparse

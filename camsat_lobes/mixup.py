@@ -35,6 +35,9 @@ TDNN layer), ``blocks[1..3]`` (SE-Res2Net blocks), concatenates the outputs of
 downstream. Hooking ``blocks.2`` or ``blocks.3`` mixes that block's output, but
 the unmixed outputs of the earlier SE-Res2Net blocks still reach ``mfa`` through
 the skip concatenation, so the representation is only partly mixed there.
+
+Authors
+ * camsat contributors 2026
 """
 
 import contextlib

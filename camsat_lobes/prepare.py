@@ -30,6 +30,9 @@ Manifests (``wav`` holds absolute paths, ``start``/``stop`` are in samples and
 
 An utterance ID is ``<speaker>--<session>--<utterance stem>``. ``spk_id`` is there to
 score results; no self-supervised stage may read it.
+
+Authors
+ * camsat contributors 2026
 """
 
 import functools

@@ -9,6 +9,9 @@ seeds of a ``--seeds`` run, the same tree under ``seed<s>/``.
 ``results.md``, ``results.csv``, ``report.json`` and ``clustering_curves_round<r>.png``.
 Nothing here computes a metric: the report shows only what the stages measured and
 saved, and the mean and standard deviation over seeds.
+
+Authors
+ * camsat contributors 2026
 """
 
 import csv

@@ -19,6 +19,9 @@ computes the statistics once per distinct utterance of a trial list, not once pe
 
 An exported model (:mod:`camsat_lobes.inference`) keeps a backend's state with the
 network, so inference scores exactly as the evaluation did.
+
+Authors
+ * camsat contributors 2026
 """
 
 import operator

@@ -6,6 +6,9 @@ loss (:mod:`camsat_lobes.margins`), so the loss is swapped by one line of
 hyperparameters and AdaFace can see the feature norms. Optional i-mix / l-mix
 regularisation (:mod:`camsat_lobes.mixup`) and margin warm-up come from the
 hyperparameters as well.
+
+Authors
+ * camsat contributors 2026
 """
 
 import csv

@@ -10,6 +10,9 @@ same points, so the values equal SpeechBrain's (tested) at a fraction of the cos
 The metrics also take per-trial weights, one weighting (N,) or B of them at once
 (B, N): a trial then counts as many times as its weight, still with one sort. This
 is how :mod:`camsat_lobes.bootstrap` evaluates speaker resamples of a trial list.
+
+Authors
+ * camsat contributors 2026
 """
 
 import numpy as np

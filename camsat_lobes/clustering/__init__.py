@@ -14,6 +14,9 @@ homogeneity, completeness, V-measure, silhouette, Calinski-Harabasz,
 Davies-Bouldin); :func:`save_history` / :func:`plot_history` keep and draw the
 per-epoch curves; :func:`write_pseudo_labels` / :func:`read_pseudo_labels`
 handle ``pseudo_labels.csv`` (columns ID, cluster).
+
+Authors
+ * camsat contributors 2026
 """
 
 from .augment import EmbeddingAugment

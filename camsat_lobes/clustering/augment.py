@@ -1,4 +1,8 @@
-"""Embedding-space augmentations, used when no augmented views were extracted."""
+"""Embedding-space augmentations, used when no augmented views were extracted.
+
+Authors
+ * camsat contributors 2026
+"""
 
 import torch
 

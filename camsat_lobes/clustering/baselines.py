@@ -15,6 +15,9 @@ interface and not used by these methods. Asking for more clusters than there are
 points, or than there are distinct points (after the L2 normalisation when it is
 on), is a ValueError in all three, which names the count (see
 :func:`~camsat_lobes.clustering.validation.check_distinct_points`).
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

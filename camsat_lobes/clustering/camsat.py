@@ -22,6 +22,9 @@ information term minus the mutual information or less) and the view terms
 ``weights.augmentation`` / ``weights.symmetry`` (a split of a true cluster puts
 boundary points' views in different clusters and is penalised, so merges win).
 The findings on synthetic data are in the report of ``bench/clustering.py``.
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

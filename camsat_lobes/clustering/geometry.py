@@ -2,6 +2,9 @@
 
 Normalisation, cluster means and nearest neighbours (faiss, on the GPU when
 faiss-gpu sees one).
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

@@ -1,4 +1,8 @@
-"""The MLP clustering head shared by CAMSAT and IMSAT."""
+"""The MLP clustering head shared by CAMSAT and IMSAT.
+
+Authors
+ * camsat contributors 2026
+"""
 
 from torch import nn
 

@@ -1,4 +1,8 @@
-"""Per-epoch training history: save as JSON and CSV, plot paper-style curves."""
+"""Per-epoch training history: save as JSON and CSV, plot paper-style curves.
+
+Authors
+ * camsat contributors 2026
+"""
 
 import csv
 import json

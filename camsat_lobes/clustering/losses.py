@@ -6,6 +6,9 @@ x_i^v of each point with predictions p_i^v. Entropies are in nats,
 KL(p ‖ q) = Σ_k p_k log(p_k / q_k), and every loss is averaged over the batch.
 Random draws (VAT start, Mixup pairing and weights) use torch's global
 generator, which the trainer seeds.
+
+Authors
+ * camsat contributors 2026
 """
 
 from contextlib import contextmanager

@@ -21,6 +21,9 @@ grow with the number of points, not with the product of the cluster counts:
 - Unsupervised scores from the embeddings: silhouette on a random sample
   (it is quadratic), Calinski-Harabasz and Davies-Bouldin on all points,
   computed in chunks from per-cluster sums (linear in N).
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

@@ -1,4 +1,8 @@
-"""Read and write ``pseudo_labels.csv`` (columns ID, cluster)."""
+"""Read and write ``pseudo_labels.csv`` (columns ID, cluster).
+
+Authors
+ * camsat contributors 2026
+"""
 
 import csv
 import pathlib

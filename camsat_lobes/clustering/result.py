@@ -1,4 +1,8 @@
-"""The result every clusterer returns."""
+"""The result every clusterer returns.
+
+Authors
+ * camsat contributors 2026
+"""
 
 from dataclasses import dataclass, field
 

@@ -3,6 +3,9 @@
 Every check raises a :class:`ValueError` (or :class:`TypeError` for a wrong
 type) whose message names the argument, what is wrong with it and how to fix
 it. Nothing is dropped or repaired silently.
+
+Authors
+ * camsat contributors 2026
 """
 
 import numpy as np

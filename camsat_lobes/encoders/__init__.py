@@ -15,6 +15,9 @@ Every encoder follows :class:`~camsat_lobes.encoders.base.Encoder`
 
 The ``hparams/encoders/*.yaml`` fragments each define one of them under the key
 ``encoder``.
+
+Authors
+ * camsat contributors 2026
 """
 
 from camsat_lobes.encoders.augmentation import augment_independently, build_augmenter

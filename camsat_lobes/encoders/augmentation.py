@@ -11,6 +11,9 @@ augmentation subset to a whole batch. :func:`augment_independently` calls the
 augmenter on each waveform separately, so that every crop or view gets its own room,
 microphone and noise: the channel then never tells two views of one utterance apart
 from views of other utterances.
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging
@@ -336,6 +339,10 @@ def restart_augmentation_streams(augmenter):
     they are rebuilt on their next use exactly as in a new augmenter: after seeding
     the random generators, the following draws then depend on the seed only, and a
     resumed extraction reproduces the views of an uninterrupted one.
+
+    Workaround of SpeechBrain behaviour (1.1.x): the loaders are private attributes
+    of ``AddNoise`` / ``AddReverb`` with no public reset, so this function deletes
+    them; it is the only place that touches them.
 
     Arguments
     ---------

@@ -13,6 +13,9 @@ can swap them with one line of hyperparameters:
   through :func:`embed_unpadded`, so zero padding never reaches a network.
 * ``encoder.embedding_dim`` and ``encoder.sample_rate`` describe the output and the
   expected input.
+
+Authors
+ * camsat contributors 2026
 """
 
 import logging

@@ -15,6 +15,9 @@ baseline:
 
 Speaker labels are used for scoring only. Results go to ``encoder_comparison.json``
 and ``.md`` in the save folder.
+
+Authors
+ * camsat contributors 2026
 """
 
 import argparse

@@ -1,4 +1,8 @@
-"""Reading audio listed in a manifest, without ever reading its label columns."""
+"""Reading audio listed in a manifest, without ever reading its label columns.
+
+Authors
+ * camsat contributors 2026
+"""
 
 import csv
 import logging

@@ -9,6 +9,9 @@ running centre (:class:`DINOLoss`), the training step with the teacher update
 (:class:`DINOBrain`) and the encoder to build from hparams (:class:`DINOEncoder`).
 The crops, schedules and training loop are shared with SimCLR
 (:mod:`camsat_lobes.encoders.ssl`).
+
+Authors
+ * camsat contributors 2026
 """
 
 import copy

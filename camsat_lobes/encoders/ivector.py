@@ -11,6 +11,9 @@ Everything is unsupervised and batched in torch (it runs on a GPU when given one
    utterance is the posterior mean of ``w``.
 
 :class:`IVectorEncoder` ties them together behind the stage-1 encoder interface.
+
+Authors
+ * camsat contributors 2026
 """
 
 import json

@@ -1,4 +1,8 @@
-"""A pretrained SpeechBrain speaker encoder loaded from a local folder (never downloaded)."""
+"""A pretrained SpeechBrain speaker encoder loaded from a local folder (never downloaded).
+
+Authors
+ * camsat contributors 2026
+"""
 
 import logging
 import pathlib

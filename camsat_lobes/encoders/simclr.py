@@ -11,6 +11,9 @@ Read top to bottom: the projection head (:class:`ProjectionHead`), the loss
 (:class:`SimCLRBrain`) and the encoder to build from hparams
 (:class:`SimCLREncoder`). The crops, schedules and training loop are shared with
 DINO (:mod:`camsat_lobes.encoders.ssl`).
+
+Authors
+ * camsat contributors 2026
 """
 
 import torch

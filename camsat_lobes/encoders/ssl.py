@@ -15,6 +15,9 @@ module holds what they share, in the order a training run meets it:
   loss;
 * the encoder: :class:`SSLEncoder` holds the networks and the settings, builds the
   Brain, trains (resuming from checkpoints) and embeds.
+
+Authors
+ * camsat contributors 2026
 """
 
 import math

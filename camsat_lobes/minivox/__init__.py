@@ -19,6 +19,9 @@ Example
 >>> from camsat_lobes.minivox import MiniVoxConfig
 >>> MiniVoxConfig.small().num_test_speakers
 3
+
+Authors
+ * camsat contributors 2026
 """
 
 from .config import MiniVoxConfig

@@ -1,6 +1,9 @@
 """Command line: generate a MiniVox corpus and print its root.
 
 Example: ``python -m camsat_lobes.minivox --preset small --workers 2``.
+
+Authors
+ * camsat contributors 2026
 """
 
 import argparse

@@ -22,6 +22,9 @@ Default ranges (:class:`camsat_lobes.minivox.config.MiniVoxConfig`):
 These are milder than the setting that broke a pretrained encoder (noise at
 5-20 dB SNR with strong rooms and EQ gave 38 % cross-session EER): hard, since a
 shared session channel is a false speaker cue, but learnable.
+
+Authors
+ * camsat contributors 2026
 """
 
 import dataclasses

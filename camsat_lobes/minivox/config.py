@@ -22,6 +22,9 @@ The channel ranges (see :mod:`camsat_lobes.minivox.channel`) are milder than the
 cross-session trials (38 % EER): reverberation time 0.15-0.6 s at 0.5-2.5 m,
 microphone band limits 50-300 Hz / 3.4-7.6 kHz with three peaks of up to +-6 dB,
 and background noise at 10-30 dB SNR (instead of 5-20 dB).
+
+Authors
+ * camsat contributors 2026
 """
 
 import dataclasses

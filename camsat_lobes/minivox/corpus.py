@@ -15,6 +15,9 @@ workers and whether the run was interrupted and resumed. Each file is written
 under a temporary name and renamed into place, so a ``.wav`` on disk is always
 complete; a rerun skips the utterances already there. A lock on the root lets
 several processes ask for the same corpus at once: one builds it, the others wait.
+
+Authors
+ * camsat contributors 2026
 """
 
 import contextlib

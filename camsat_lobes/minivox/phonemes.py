@@ -4,6 +4,9 @@ Text goes to IPA with eSpeak NG (``phonemizer-fork`` driving the library and dat
 that ship in the ``espeakng-loader`` wheel, so nothing is needed from the system),
 then the affricates are written as the single symbols the model's vocabulary uses
 (``tʃ`` -> ``ʧ``, ``dʒ`` -> ``ʤ``) and each symbol is looked up.
+
+Authors
+ * camsat contributors 2026
 """
 
 import functools

@@ -5,6 +5,9 @@ stream of one utterance is keyed by (seed, purpose, speaker, session, utterance)
 never by the order in which things are generated. This is what makes the corpus
 byte-identical whatever the number of worker processes, and lets a resumed run
 produce exactly the files an uninterrupted run would have.
+
+Authors
+ * camsat contributors 2026
 """
 
 import zlib

@@ -6,6 +6,9 @@ between-pack standard deviation of each style dimension. Plain blends sound too
 alike; much larger offsets make speakers separable by spectral colour alone. The
 offset is one 256-d direction shared by all rows of the table, so a speaker keeps
 its identity across sentence lengths.
+
+Authors
+ * camsat contributors 2026
 """
 
 from dataclasses import dataclass

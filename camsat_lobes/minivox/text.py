@@ -3,6 +3,9 @@
 A sentence is a chain of short clauses (``"the old neighbour carried the heavy
 box"``, ``"we should visit the market tomorrow"``...) joined by connectives until it
 reaches the requested number of words, so that its spoken length can be planned.
+
+Authors
+ * camsat contributors 2026
 """
 
 __all__ = ["make_sentence"]

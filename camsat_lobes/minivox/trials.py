@@ -6,6 +6,9 @@ the targets, so that most target trials must bridge two channels, as on VoxCeleb
 As many non-target trials (two different test speakers) are drawn without
 repetition; if there are fewer possible non-target pairs, the targets are
 subsampled instead, so the list is always balanced.
+
+Authors
+ * camsat contributors 2026
 """
 
 import itertools

@@ -6,6 +6,9 @@
 The model is run directly: ``tokens`` (int64, ``[[0, ids..., 0]]``), ``style`` (1 x 256,
 the row of the style table for the token count) and ``speed`` (float32) give 24 kHz
 audio. One intra-op thread per session keeps the output identical from run to run.
+
+Authors
+ * camsat contributors 2026
 """
 
 import importlib.resources

@@ -15,6 +15,9 @@ deep methods; L2 vs std scaling; ACC above vs below 50 %).
 It runs the stages of ``train.py`` (same folders, same skipping and resuming) with
 the grid as the list of systems, then writes ``analysis/correlations_<loss>.{csv,png}``
 and ``analysis/records.csv`` under the output folder.
+
+Authors
+ * camsat contributors 2026
 """
 
 import csv

@@ -37,6 +37,9 @@ No statistic of a test utterance enters any score. Each system's folder gets an
 On several processes (training stages run on all of them, the rest on the main one)::
 
     torchrun --nproc_per_node=2 train.py hparams/camsat.yaml --distributed_backend=gloo
+
+Authors
+ * camsat contributors 2026
 """
 
 import copy
@@ -62,7 +65,6 @@ from speechbrain.utils.distributed import run_on_main
 from camsat_lobes import report as reporting
 from camsat_lobes.augment_sets import build_augmentation_sets
 from camsat_lobes.bootstrap import bootstrap_intervals
-from camsat_lobes.checkpoints import CompleteCheckpointer
 from camsat_lobes.clustering import clustering_metrics, write_pseudo_labels
 from camsat_lobes.extract import extract_embeddings, normalize_embeddings
 from camsat_lobes.files import write_text
@@ -346,18 +348,16 @@ class Chain:
         if n_classes is None:
             labels = read_csv_column(folder.parent / "pseudo_labels.csv", "cluster")
             n_classes = max(int(c) for c in labels) + 1
-        modules = {
-            "compute_features": hp["compute_features"],
-            "mean_var_norm": hp["mean_var_norm"],
-            "embedding_model": copy.deepcopy(hp["speaker_network"]["embedding_model"]),
-            "speaker_loss": self.system_option(system, "speaker_loss", hp["speaker_loss"])[
-                "speaker_loss"
-            ](embedding_dim=hp["speaker_network"]["emb_dim"], n_classes=n_classes),
-        }
+        # Every system trains (and checkpoints) its own copy of the yaml's modules.
+        modules = {name: copy.deepcopy(module) for name, module in hp["modules"].items()}
+        speaker_loss = self.system_option(system, "speaker_loss", hp["speaker_loss"])
+        modules["speaker_loss"] = speaker_loss["speaker_loss"](
+            embedding_dim=hp["speaker_network"]["emb_dim"], n_classes=n_classes
+        )
         if hp["init_from_stage1"] and not load:
             self.start_from_stage1(modules["embedding_model"])
         counter = hp["epoch_counter"]()
-        checkpointer = CompleteCheckpointer(folder, recoverables={**modules, "counter": counter})
+        checkpointer = hp["checkpointer"](folder, recoverables={**modules, "counter": counter})
         brain = SpeakerBrain(
             modules=modules,
             opt_class=hp["opt_class"],
@@ -365,7 +365,7 @@ class Chain:
                 "wav_augment": hp["train_augment"](self.augmentation_sets()),
                 "mixup": hp["mixup"],
                 "lr_annealing": hp["lr_annealing"](),
-                "train_logger": sb.utils.train_logger.FileTrainLogger(folder / "train_log.txt"),
+                "train_logger": hp["train_logger"](folder / "train_log.txt"),
             },
             run_opts=self.run_opts,
             checkpointer=checkpointer,
