@@ -77,6 +77,9 @@ def collect_records(chain):
     records = []
     for name, spec in chain.hparams["systems"].items():
         folder = chain.round_folder(1) / "systems" / name
+        if (folder / "collapsed.json").exists():
+            print(f"{name}: left out, {json.loads((folder / 'collapsed.json').read_text())}")
+            continue
         metrics = json.loads((folder / "clustering_metrics.json").read_text())
         result = json.loads((folder / "verification.json").read_text())
         records.append(
@@ -115,7 +118,7 @@ def main(argv):
     study, hparams = load_hparams(study_file, overrides)
     sb.create_experiment_directory(hparams["output_folder"], study_file, overrides)
     hparams["systems"] = grid_systems(study, hparams["n_speakers"], hparams["seed"])
-    chain = Chain(hparams, run_opts)
+    chain = Chain(hparams, run_opts, skip_collapsed=True)
     run(chain, "prepare", "verify")
 
     out = Path(hparams["output_folder"]) / "analysis"

@@ -115,9 +115,13 @@ class Chain:
         The seed whose run owns the shared stages (preparation, stage-1 encoder and
         its embeddings); another seed keeps its clusterings and networks under
         ``<output_folder>/seed<seed>/``. Default: this chain's own seed.
+    skip_collapsed : bool
+        Whether a clustering that kept too few clusters is set aside (``collapsed.json``
+        in its folder; no network is trained on it), as a study of many pseudo-label
+        sets wants, instead of stopping the run.
     """
 
-    def __init__(self, hparams, run_opts, main_seed=None):
+    def __init__(self, hparams, run_opts, main_seed=None, skip_collapsed=False):
         self.hparams = hparams
         self.run_opts = run_opts
         self.out = Path(hparams["output_folder"])
@@ -125,6 +129,7 @@ class Chain:
         self.is_main = main_seed is None or main_seed == hparams["seed"]
         self.seed_out = self.out if self.is_main else self.out / f"seed{hparams['seed']}"
         self.stage1_ready = False  # the stage-1 encoder is trained or loaded
+        self.skip_collapsed = skip_collapsed
 
     # ------------------------------------------------------------------ helpers
     def once(self, folder, name, work):
@@ -164,13 +169,18 @@ class Chain:
             names.append(TRUE_LABELS)
         return names
 
+    def trained_systems(self, round_index):
+        """Return the labelled systems of a round whose clustering was not set aside."""
+        folder = self.round_folder(round_index) / "systems"
+        return [s for s in self.systems() if not (folder / s / "collapsed.json").exists()]
+
     def scored_systems(self, round_index):
         """Systems scored in a round: the round's input embeddings, then every network.
 
         Round 1's input embeddings are the stage-1 encoder's, the same for every seed,
         so only the main seed scores them.
         """
-        scored = self.systems()
+        scored = self.trained_systems(round_index)
         return scored if round_index == 1 and not self.is_main else [STAGE1, *scored]
 
     def system_option(self, system, key, default):
@@ -318,7 +328,13 @@ class Chain:
                     labels, history = result.labels, result.history
                     k_initial = clusterer.n_clusters
                 labels = np.unique(labels, return_inverse=True)[1]  # contiguous class indices
-                self.check_not_collapsed(system, int(labels.max()) + 1)
+                problem = self.collapse(system, int(labels.max()) + 1)
+                if problem and not self.skip_collapsed:
+                    raise RuntimeError(problem)
+                if problem:
+                    logger.warning("%s Set aside: no network is trained on it.", problem)
+                    write_text(folder / "collapsed.json", json.dumps({"problem": problem}))
+                    return
                 write_pseudo_labels(folder / "pseudo_labels.csv", ids, labels)
                 metrics = clustering_metrics(labels, true_labels, embeddings=x)
                 metrics["k_initial"] = k_initial
@@ -327,12 +343,12 @@ class Chain:
 
             self.on_main(folder, f"cluster {system}", work)
 
-    def check_not_collapsed(self, system, n_found):
-        """Stop before training on a clustering that kept too few clusters."""
+    def collapse(self, system, n_found):
+        """Say why a clustering kept too few clusters to train on (None when it is fine)."""
         expected = self.hparams["n_speakers"]
         needed = max(2, int(np.ceil(self.hparams["min_cluster_fraction"] * expected)))
         if n_found < needed:
-            raise RuntimeError(
+            return (
                 f"system {system!r} kept {n_found} cluster(s), fewer than {needed} "
                 f"(min_cluster_fraction={self.hparams['min_cluster_fraction']} of the "
                 f"{expected} expected speakers): its pseudo-labels cannot train a speaker "
@@ -340,6 +356,7 @@ class Chain:
                 "`mu`) or the initial number of clusters (n_clusters), then run again; the "
                 "finished stages are kept."
             )
+        return None
 
     def speaker_brain(self, round_index, system, load=False, n_classes=None):
         """Build the speaker network of one system, with its own checkpoint folder."""
@@ -394,7 +411,7 @@ class Chain:
 
     def train(self, round_index):
         """Train a speaker network on the pseudo-labels of every system."""
-        for system in self.systems():
+        for system in self.trained_systems(round_index):
             folder = self.round_folder(round_index) / "systems" / system / "speaker"
 
             def work(system=system, folder=folder):
