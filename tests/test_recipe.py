@@ -61,6 +61,21 @@ def test_every_recipe_yaml_is_listed():
             assert (REPO / row[column]).exists(), row[column]
 
 
+def test_help_lists_the_recipe_keys_with_their_comments():
+    result = subprocess.run(
+        [sys.executable, str(RECIPE / "train.py"), "hparams/camsat.yaml", "--help"],
+        cwd=RECIPE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Recipe keys of hparams/camsat.yaml" in result.stdout
+    assert "--seeds=null" in result.stdout and "--camsat_mu=4.0" in result.stdout
+    assert "Weight of the marginal entropy" in result.stdout
+    assert "--distributed_backend" in result.stdout  # SpeechBrain's own options follow
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, small_minivox):
     """The first listed recipe run end to end on small MiniVox."""
