@@ -27,7 +27,7 @@ from pathlib import Path
 
 import speechbrain as sb
 import yaml
-from hyperpyyaml import load_hyperpyyaml
+from hyperpyyaml import load_hyperpyyaml, resolve_references
 
 from camsat_lobes.correlation import (
     correlation_table,
@@ -98,7 +98,10 @@ def collect_records(chain):
 
 
 def load_hparams(study_file, overrides):
-    """Load the study settings and the chain hyperparameters, each with its overrides."""
+    """Load the study settings and the chain hyperparameters, each with its overrides.
+
+    Also returns the chain's resolved yaml text (exported models are rebuilt from it).
+    """
     overrides = yaml.safe_load(overrides) or {}
     with open(study_file) as f:
         keys = set(yaml.safe_load(f))
@@ -107,18 +110,23 @@ def load_hparams(study_file, overrides):
         study = load_hyperpyyaml(f, study_overrides)
     chain_overrides = {k: v for k, v in overrides.items() if k not in keys}
     chain_overrides.update(output_folder=study["output_folder"], true_labels_reference=False)
-    hparams = load_chain_hparams(Path(study_file).parent / study["base_hparams"], chain_overrides)
-    return study, hparams
+    base_file = Path(study_file).parent / study["base_hparams"]
+    hparams = load_chain_hparams(base_file, chain_overrides)
+    with open(base_file) as f:
+        resolved = resolve_references(f, chain_overrides).getvalue()
+    return study, hparams, resolved
 
 
 def main(argv):
     """Run the grid through the chain and draw the correlation heatmaps."""
     study_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
-    study, hparams = load_hparams(study_file, overrides)
+    study, hparams, resolved = load_hparams(study_file, overrides)
     sb.create_experiment_directory(hparams["output_folder"], study_file, overrides)
     hparams["systems"] = grid_systems(study, hparams["n_speakers"], hparams["seed"])
     chain = Chain(hparams, run_opts, skip_collapsed=True)
+    chain.resolved_hparams_file = Path(hparams["output_folder"]) / "chain_hyperparams.yaml"
+    chain.resolved_hparams_file.write_text(resolved)
     run(chain, "prepare", "verify")
 
     out = Path(hparams["output_folder"]) / "analysis"

@@ -130,6 +130,8 @@ class Chain:
         self.seed_out = self.out if self.is_main else self.out / f"seed{hparams['seed']}"
         self.stage1_ready = False  # the stage-1 encoder is trained or loaded
         self.skip_collapsed = skip_collapsed
+        # The resolved hyperparameters (exported models rebuild their modules from them).
+        self.resolved_hparams_file = self.out / "hyperparams.yaml"
 
     # ------------------------------------------------------------------ helpers
     def once(self, folder, name, work):
@@ -559,7 +561,7 @@ class Chain:
 
     def exported_nodes(self, kind):
         """Return the resolved YAML of the modules of an exported model (see EXPORTED_NODES)."""
-        resolved = YAML().load((self.out / "hyperparams.yaml").read_text())
+        resolved = YAML().load(self.resolved_hparams_file.read_text())
         nodes = {}
         for name, path in EXPORTED_NODES[kind].items():
             node = resolved
