@@ -1,18 +1,29 @@
 """Count the clusters IMSAT and CAMSAT keep on the stage-1 embeddings of a run.
 
 Reads the training embeddings, views and speaker labels of a finished recipe run
-(``train.py`` up to the extract stage) and prints one table row per method and
-marginal-entropy weight mu: clusters kept out of the initial K, NMI, ACC and purity
-against the true speakers, with k-means at the true count as the reference.
+(``train.py`` up to the extract stage) and fits every chosen method at every
+marginal-entropy weight mu, every initial K (a factor of the true speaker count)
+and every seed. It prints one markdown row per (method, mu, start): clusters kept
+out of the initial K, NMI, ACC and purity against the true speakers as mean ± std
+over the seeds, with k-means at the true count (same seeds) as the reference row.
+
+Methods: ``imsat`` (VAT + information maximisation), ``camsat`` (IMSAT + L_aug +
+L_symmetry on the run's augmented views) and ``camsat_nosym`` (CAMSAT with the
+L_symmetry weight at 0). Outputs under ``--out``: ``cluster_count.md`` (the table),
+``cluster_count.csv`` (one line per fit) and ``cluster_count_curves.png`` (number
+of non-empty clusters per epoch, mean over seeds, one panel per start).
 
 Usage::
 
     python bench/cluster_count.py recipes/VoxCeleb/CAMSAT/results/camsat/1234
-    python bench/cluster_count.py RUN --mu 1 2 4 --k-factor 2 --epochs 50
+    python bench/cluster_count.py RUN --starts 2 4 8 --seeds 1234 1235 1236 --epochs 50
+    # the earlier single-start, single-seed table:
+    python bench/cluster_count.py RUN --methods imsat camsat --mu 1 2 4 --starts 2 --seeds 1234
 """
 
 import argparse
 import csv
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +32,44 @@ import torch
 from camsat_lobes.clustering import CAMSAT, IMSAT, KMeansClusterer, LossWeights, clustering_metrics
 from camsat_lobes.extract import normalize_embeddings
 
+#: Table name and plot colour of each method accepted by ``--methods``.
+METHODS = {
+    "imsat": ("IMSAT", "tab:blue"),
+    "camsat": ("CAMSAT", "tab:red"),
+    "camsat_nosym": ("CAMSAT, w_sym=0", "tab:orange"),
+}
+#: Columns of the CSV file, one line per fit.
+CSV_COLUMNS = (
+    "method",
+    "mu",
+    "start_factor",
+    "k_start",
+    "seed",
+    "epochs",
+    "clusters_kept",
+    "nmi",
+    "acc",
+    "purity",
+    "seconds",
+)
+
 
 def load_run(run_folder, round_index=1):
-    """L2-normalised embeddings, views and integer speaker labels of a run's round."""
+    """Load the L2-normalised embeddings, views and speaker labels of a run's round.
+
+    Arguments
+    ---------
+    run_folder : str or pathlib.Path
+        Output folder of a recipe run (holds ``round<i>/embeddings/train`` and
+        ``save/data/train_utts.csv``).
+    round_index : int
+        Which round's training embeddings to read.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Embeddings (N×D), views (N×V×D), integer speaker labels (N,).
+    """
     run = Path(run_folder)
     folder = run / f"round{round_index}" / "embeddings" / "train"
     ids = (folder / "ids.txt").read_text().split()
@@ -34,44 +80,394 @@ def load_run(run_folder, round_index=1):
     return normalize_embeddings(x, "l2"), normalize_embeddings(views, "l2", reference=x), labels
 
 
-def main():
-    """Cluster a run's stage-1 embeddings with IMSAT and CAMSAT at several mu; print a table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def initial_counts(starts, n_speakers, n_points):
+    """Give the initial K of each start factor, capped at the number of points (a fit's limit).
+
+    Arguments
+    ---------
+    starts : sequence of float
+        Start factors (initial K / true count).
+    n_speakers : int
+        True number of speakers.
+    n_points : int
+        Number of embeddings.
+
+    Returns
+    -------
+    dict
+        Start factor → initial K.
+    """
+    counts = {}
+    for factor in starts:
+        counts[factor] = min(int(round(factor * n_speakers)), n_points)
+        if counts[factor] < round(factor * n_speakers):
+            print(
+                f"start {factor:g}x asks for more clusters than the {n_points} points: "
+                f"capped at K={n_points} ({n_points / n_speakers:.2f}x)",
+                flush=True,
+            )
+    return counts
+
+
+def start_label(factor, k_start, n_speakers):
+    """Describe a start for the table and the plot, saying when its K was capped.
+
+    Arguments
+    ---------
+    factor : float
+        Start factor asked for.
+    k_start : int
+        Initial K used.
+    n_speakers : int
+        True number of speakers.
+
+    Returns
+    -------
+    str
+        E.g. ``"240 (2x)"`` or ``"604 (8x asked, capped at N = 5.03x)"``.
+    """
+    if k_start == int(round(factor * n_speakers)):
+        return f"{k_start} ({factor:g}x)"
+    return f"{k_start} ({factor:g}x asked, capped at N = {k_start / n_speakers:.2f}x)"
+
+
+def parse_args():
+    """Read the command line.
+
+    Returns
+    -------
+    argparse.Namespace
+        The options (``starts`` and ``seeds`` also answer to the older
+        ``--k-factor`` and ``--seed``).
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_folder", help="output folder of a recipe run")
-    parser.add_argument("--mu", type=float, nargs="+", default=[1.0, 2.0, 4.0])
-    parser.add_argument("--k-factor", type=float, default=2.0, help="initial K / true count")
+    parser.add_argument(
+        "--methods", nargs="+", choices=sorted(METHODS), default=["imsat", "camsat", "camsat_nosym"]
+    )
+    parser.add_argument(
+        "--starts",
+        "--k-factor",
+        dest="starts",
+        type=float,
+        nargs="+",
+        default=[2.0, 4.0, 8.0],
+        help="initial K as factors of the true speaker count",
+    )
+    parser.add_argument(
+        "--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[1234, 1235, 1236]
+    )
+    parser.add_argument("--mu", type=float, nargs="+", default=[4.0])
     parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--out", default="results/cluster_count", help="folder for the outputs")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def make_model(method, k_start, mu, epochs, seed):
+    """Build the clusterer of one method.
+
+    Arguments
+    ---------
+    method : str
+        A key of :data:`METHODS`.
+    k_start : int
+        Initial number of clusters (head outputs).
+    mu : float
+        Weight of the marginal entropy.
+    epochs : int
+        Training epochs.
+    seed : int
+        Seed of the fit.
+
+    Returns
+    -------
+    tuple
+        The model and whether its fit takes the run's views.
+    """
+    if method == "imsat":
+        model, uses_views = IMSAT(k_start, weights=LossWeights.imsat(mu=mu)), False
+    elif method == "camsat":
+        model, uses_views = CAMSAT(k_start, weights=LossWeights(mu=mu)), True
+    elif method == "camsat_nosym":
+        model, uses_views = CAMSAT(k_start, weights=LossWeights(mu=mu, symmetry=0.0)), True
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    model.epochs, model.seed, model.progress = epochs, seed, False
+    return model, uses_views
+
+
+def score(found, labels):
+    """Score a clustering against the true speakers.
+
+    Arguments
+    ---------
+    found : numpy.ndarray
+        Cluster of each point.
+    labels : numpy.ndarray
+        True speaker of each point.
+
+    Returns
+    -------
+    dict
+        ``clusters_kept`` (non-empty clusters), ``nmi``, ``acc`` and ``purity``.
+    """
+    metrics = clustering_metrics(found, labels)
+    return {
+        "clusters_kept": int(np.unique(found).size),
+        **{name: float(metrics[name]) for name in ("nmi", "acc", "purity")},
+    }
+
+
+def run_grid(x, views, labels, args, k_starts, csv_path):
+    """Fit k-means and every (method, mu, start, seed); append each fit to the CSV.
+
+    Arguments
+    ---------
+    x : numpy.ndarray
+        Embeddings (N×D).
+    views : numpy.ndarray
+        Augmented views (N×V×D).
+    labels : numpy.ndarray
+        True speaker of each point.
+    args : argparse.Namespace
+        The options.
+    k_starts : dict
+        Start factor → initial K (from :func:`initial_counts`).
+    csv_path : pathlib.Path
+        CSV file to write, one line per fit (written as the fits finish).
+
+    Returns
+    -------
+    tuple
+        The per-fit rows (list of dict) and the per-epoch cluster counts,
+        ``{(method, mu, start_factor): [counts of each seed]}``.
+    """
+    n_speakers = int(labels.max() + 1)
+    rows, curves = [], {}
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+
+        def record(row):
+            """Keep one fit's numbers, write them out and report progress."""
+            rows.append(row)
+            writer.writerow(row)
+            handle.flush()
+            print(
+                f"  {row['method']} mu={row['mu']} K={row['k_start']} seed={row['seed']}: "
+                f"{row['clusters_kept']} kept, NMI {row['nmi']:.3f}, {row['seconds']:.0f} s",
+                flush=True,
+            )
+
+        for seed in args.seeds:
+            start = time.perf_counter()
+            found = KMeansClusterer(n_speakers, seed=seed).fit(x).labels
+            record(
+                {
+                    "method": "k-means",
+                    "mu": "",
+                    "start_factor": 1.0,
+                    "k_start": n_speakers,
+                    "seed": seed,
+                    "epochs": "",
+                    **score(found, labels),
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            for mu in args.mu:
+                for factor in args.starts:
+                    k_start = k_starts[factor]
+                    for method in args.methods:
+                        model, uses_views = make_model(method, k_start, mu, args.epochs, seed)
+                        start = time.perf_counter()
+                        result = model.fit(x, views=views if uses_views else None)
+                        key = (method, mu, factor)
+                        curves.setdefault(key, []).append([r["n_clusters"] for r in result.history])
+                        record(
+                            {
+                                "method": method,
+                                "mu": mu,
+                                "start_factor": factor,
+                                "k_start": k_start,
+                                "seed": seed,
+                                "epochs": args.epochs,
+                                **score(result.labels, labels),
+                                "seconds": time.perf_counter() - start,
+                            }
+                        )
+    return rows, curves
+
+
+def mean_std(values, digits):
+    """Format values as mean ± sample standard deviation (the mean alone for one value).
+
+    Arguments
+    ---------
+    values : sequence of float
+        The numbers, one per seed.
+    digits : int
+        Decimals to show.
+
+    Returns
+    -------
+    str
+        E.g. ``"0.812 ± 0.004"``.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def summary_table(rows, args, k_starts, n_speakers):
+    """Build the markdown table: k-means first, then each (mu, start) with its methods.
+
+    Arguments
+    ---------
+    rows : list of dict
+        The per-fit rows of :func:`run_grid`.
+    args : argparse.Namespace
+        The options (their order sets the row order).
+    k_starts : dict
+        Start factor → initial K.
+    n_speakers : int
+        True number of speakers.
+
+    Returns
+    -------
+    list of str
+        The table lines.
+    """
+    lines = [
+        "| method | mu | K start | seeds | clusters kept | NMI | ACC | purity |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def add(name, mu, k_start, group):
+        """Add the line of one group of fits (one per seed)."""
+        cells = [
+            mean_std([r[key] for r in group], 1 if key == "clusters_kept" else 3)
+            for key in ("clusters_kept", "nmi", "acc", "purity")
+        ]
+        lines.append(f"| {name} | {mu} | {k_start} | {len(group)} | " + " | ".join(cells) + " |")
+
+    add("k-means", "-", n_speakers, [r for r in rows if r["method"] == "k-means"])
+    for mu in args.mu:
+        for factor in args.starts:
+            label = start_label(factor, k_starts[factor], n_speakers)
+            for method in args.methods:
+                group = [
+                    r
+                    for r in rows
+                    if r["method"] == method and r["mu"] == mu and r["start_factor"] == factor
+                ]
+                if group:
+                    add(METHODS[method][0], mu, label, group)
+    return lines
+
+
+def plot_curves(curves, args, k_starts, n_speakers, path):
+    """Draw the non-empty cluster count per epoch, mean over seeds, one panel per start.
+
+    Colour tells the method, line style the mu (when several are given); the band
+    spans the seeds' minimum to maximum. The true count is a dashed black line.
+
+    Arguments
+    ---------
+    curves : dict
+        ``{(method, mu, start_factor): [per-epoch counts of each seed]}``.
+    args : argparse.Namespace
+        The options.
+    k_starts : dict
+        Start factor → initial K.
+    n_speakers : int
+        True number of speakers.
+    path : pathlib.Path
+        PNG file to write.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    styles = ("-", "--", ":", "-.")
+    fig = Figure(figsize=(4.8 * len(args.starts), 4.6))
+    axes = np.atleast_1d(fig.subplots(1, len(args.starts), squeeze=False)[0])
+    for ax, factor in zip(axes, args.starts):
+        k_start = k_starts[factor]
+        for i, mu in enumerate(args.mu):
+            for method in args.methods:
+                runs = curves.get((method, mu, factor))
+                if not runs:
+                    continue
+                counts = np.asarray(runs, dtype=float)
+                epochs = np.arange(1, counts.shape[1] + 1)
+                name, colour = METHODS[method]
+                label = name if len(args.mu) == 1 else f"{name}, mu={mu:g}"
+                ax.plot(
+                    epochs, counts.mean(axis=0), styles[i % len(styles)], color=colour, label=label
+                )
+                if len(counts) > 1:
+                    ax.fill_between(
+                        epochs,
+                        counts.min(axis=0),
+                        counts.max(axis=0),
+                        color=colour,
+                        alpha=0.15,
+                        linewidth=0,
+                    )
+        ax.axhline(
+            n_speakers,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"true count ({n_speakers})",
+        )
+        ax.set_ylim(0, max(k_start, n_speakers) * 1.05)
+        ax.set_title(f"start K = {start_label(factor, k_start, n_speakers)}", fontsize=10)
+        ax.set_xlabel("Epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Non-empty clusters (mean over seeds)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels))
+    fig.suptitle(f"Clusters kept per epoch, {len(args.seeds)} seed(s); band: min to max over seeds")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    """Run the grid on a run's stage-1 embeddings; print and write the table, CSV and PNG."""
+    args = parse_args()
     torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
 
     x, views, labels = load_run(args.run_folder)
     n_speakers = int(labels.max() + 1)
-    k_start = int(round(args.k_factor * n_speakers))
-    print(f"{len(x)} utterances, {n_speakers} speakers, deep methods start at K={k_start}\n")
-    print("| method | mu | K start | clusters kept | NMI | ACC | purity |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    heading = (
+        f"{len(x)} utterances, {n_speakers} speakers, {views.shape[1]} views; "
+        f"{args.epochs} epochs; seeds {' '.join(map(str, args.seeds))}; "
+        f"mean ± sample std over seeds"
+    )
+    print(heading, flush=True)
 
-    def row(name, mu, k, labels_found):
-        """Print one table row for a clustering."""
-        m = clustering_metrics(labels_found, labels)
-        kept = len(np.unique(labels_found))
-        print(
-            f"| {name} | {mu} | {k} | {kept} | {m['nmi']:.3f} | {m['acc']:.3f} | "
-            f"{m['purity']:.3f} |",
-            flush=True,
-        )
-
-    row("k-means", "-", n_speakers, KMeansClusterer(n_speakers, seed=args.seed).fit(x).labels)
-    for mu in args.mu:
-        for name, model in (
-            ("IMSAT", IMSAT(k_start, weights=LossWeights.imsat(mu=mu))),
-            ("CAMSAT", CAMSAT(k_start, weights=LossWeights(mu=mu))),
-        ):
-            model.epochs, model.seed, model.progress = args.epochs, args.seed, False
-            with_views = views if name == "CAMSAT" else None
-            row(name, mu, k_start, model.fit(x, views=with_views).labels)
+    k_starts = initial_counts(args.starts, n_speakers, len(x))
+    rows, curves = run_grid(x, views, labels, args, k_starts, out / "cluster_count.csv")
+    table = summary_table(rows, args, k_starts, n_speakers)
+    print("\n" + "\n".join(table))
+    (out / "cluster_count.md").write_text(
+        f"Run: `{args.run_folder}`\n\n{heading}\n\n" + "\n".join(table) + "\n"
+    )
+    if curves:
+        plot_curves(curves, args, k_starts, n_speakers, out / "cluster_count_curves.png")
+    print(
+        f"\nwrote {out}/cluster_count.md, .csv and _curves.png in "
+        f"{time.perf_counter() - began:.0f} s"
+    )
 
 
 if __name__ == "__main__":
