@@ -20,6 +20,8 @@ import logging
 import statistics
 from pathlib import Path
 
+from camsat_lobes.bootstrap import format_interval
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -172,17 +174,27 @@ def _interval(row, name, digits):
         return "–"
     if row.get(f"{name} low") is None:
         return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{row[f'{name} low']:.{digits}f}, {row[f'{name} high']:.{digits}f}]"
+    return format_interval(value, row[f"{name} low"], row[f"{name} high"], digits)
+
+
+def _difference_cell(value, low, high, significant, digits):
+    """``+d [low, high]`` and a star when the paired interval excludes 0."""
+    if value is None:
+        return "–"
+    star = " *" if significant else ""
+    return format_interval(value, low, high, digits, signed=True) + star
 
 
 def _difference(row, name, digits):
-    """``+d [low, high]`` and a star when the paired interval excludes 0."""
-    value = row.get(f"{name} diff")
-    if value is None:
-        return "–"
-    low, high = row[f"{name} diff low"], row[f"{name} diff high"]
-    star = " *" if row.get(f"{name} diff significant") else ""
-    return f"{value:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{star}"
+    """Format the paired difference of a column of a row (see :func:`_difference_cell`)."""
+    prefix = f"{name} diff"
+    return _difference_cell(
+        row.get(prefix),
+        row.get(f"{prefix} low"),
+        row.get(f"{prefix} high"),
+        row.get(f"{prefix} significant"),
+        digits,
+    )
 
 
 def _seeds(row, name, digits):
@@ -362,13 +374,16 @@ def seed_differences_table(run_folder, trial_list, reference):
     for system in systems:
         cells = []
         for name in folders:
-            entry = differences[name].get("differences", {}).get(system)
-            row = {}
-            if entry is not None:
-                row = {"EER diff": entry["EER"], "EER diff low": entry["EER_low"]}
-                row |= {"EER diff high": entry["EER_high"]}
-                row["EER diff significant"] = entry["EER_significant"]
-            cells.append(_difference(row, "EER", 1))
+            entry = differences[name].get("differences", {}).get(system, {})
+            cells.append(
+                _difference_cell(
+                    entry.get("EER"),
+                    entry.get("EER_low"),
+                    entry.get("EER_high"),
+                    entry.get("EER_significant"),
+                    1,
+                )
+            )
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
