@@ -27,7 +27,7 @@ from camsat_lobes.encoders import (
     augment_independently,
     build_augmenter,
 )
-from camsat_lobes.encoders.augmentation import RandomEQ
+from camsat_lobes.encoders.augmentation import BackgroundNoise, RandomEQ, RoomReverb
 from camsat_lobes.encoders.dino import DINOHead, DINOLoss
 from camsat_lobes.encoders.simclr import ProjectionHead, nt_xent
 from camsat_lobes.encoders.ssl import ssl_dataset
@@ -138,7 +138,7 @@ def test_augmenter_uses_sets_and_draws_fresh_views(corpus):
     _, sets = corpus
     augmenter = build_augmenter(sets, min_augmentations=3)
     names = [type(a).__name__ for a in augmenter.augmentations.values()]
-    assert names[:3] == ["AddReverb", "RandomEQ", "AddNoise"]
+    assert names[:3] == ["RoomReverb", "RandomEQ", "BackgroundNoise"]
     torch.manual_seed(0)
     wave = torch.randn(1, 8000).repeat(4, 1)
     lengths = torch.tensor([1.0, 1.0, 0.5, 1.0])
@@ -149,6 +149,20 @@ def test_augmenter_uses_sets_and_draws_fresh_views(corpus):
     assert float(first[2, 4000:].abs().max()) == 0.0
     assert not torch.allclose(first[0], first[1], atol=1e-3)  # independent per waveform
     assert not torch.allclose(first, second, atol=1e-3)  # fresh per call
+
+
+def test_rooms_and_noises_are_drawn_per_waveform(corpus):
+    """Identical rows get different rooms and noises; the speech stays aligned."""
+    _, sets = corpus
+    torch.manual_seed(0)
+    wave = torch.zeros(1, 8000)
+    wave[0, 1000] = 1.0  # an impulse: the output shows the room
+    rows = wave.repeat(6, 1)
+    reverberant = RoomReverb(sets["rir_csv"])(rows, torch.ones(6))
+    assert int(reverberant[0].abs().argmax()) == 1000  # aligned on the direct path
+    assert len({tuple(r.round(decimals=4).tolist()) for r in reverberant}) > 1
+    noisy = BackgroundNoise(sets["noise_csv"], 5.0, 5.0)(torch.randn(1, 8000).repeat(6, 1))
+    assert not torch.allclose(noisy[0], noisy[1], atol=1e-3)
 
 
 def test_augmenter_rejects_missing_sets(tmp_path):

@@ -177,14 +177,15 @@ class DINOBrain(SSLBrain):
         wavs = global_crops.transpose(0, 1).reshape(-1, n_samples).to(self.device)
         lengths = torch.ones(wavs.shape[0], device=self.device)
         wavs, lengths = augment_independently(self.hparams.augmenter, wavs, lengths)
-        student_embeddings = self.embed_waveforms(wavs, lengths, self.modules.embedding_model)
+        feats = self.features(wavs, lengths)  # the student and the teacher see the same crops
+        student_embeddings = self.embed_features(feats, lengths, self.modules.embedding_model)
         student = [self.modules.head(student_embeddings)]
         if hasattr(batch, "local_crops"):
             local = self.embed_crops(batch.local_crops.data, self.modules.embedding_model, True)
             student.append(self.modules.head(torch.cat(local)))
         with torch.no_grad():
             teacher = self.modules.teacher_head(
-                self.embed_waveforms(wavs, lengths, self.modules.teacher_model)
+                self.embed_features(feats, lengths, self.modules.teacher_model)
             )
         student = [chunk for scores in student for chunk in scores.split(batch_size)]
         return student, list(teacher.split(batch_size))

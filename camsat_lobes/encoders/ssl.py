@@ -208,7 +208,7 @@ def learning_rate(progress, peak, final, warmup_fraction):
 class SSLBrain(DistributedBrain):
     """Shared training loop of the self-supervised encoders.
 
-    Crops are augmented one by one (a fresh channel per crop), turned into filter
+    Every crop gets its own channel draw (augmented in batches), is turned into filter
     banks, normalised per utterance and embedded. The learning rate follows a
     linear warm-up then a cosine decay over all steps. Each epoch ends with a
     checkpoint. Subclasses define ``compute_forward`` and ``compute_objectives``.
@@ -255,9 +255,15 @@ class SSLBrain(DistributedBrain):
 
     def embed_waveforms(self, wavs, lengths, model):
         """Filter banks, per-utterance normalisation and the embedding lobe."""
-        feats = self.modules.compute_features(wavs)
-        feats = self.modules.mean_var_norm(feats, lengths)
-        return model(feats, lengths).reshape(wavs.shape[0], -1)
+        return self.embed_features(self.features(wavs, lengths), lengths, model)
+
+    def features(self, wavs, lengths):
+        """Filter banks with per-utterance normalisation, shape ``(batch, frames, n_mels)``."""
+        return self.modules.mean_var_norm(self.modules.compute_features(wavs), lengths)
+
+    def embed_features(self, feats, lengths, model):
+        """Embed normalised features with ``model``, shape ``(batch, dim)``."""
+        return model(feats, lengths).reshape(feats.shape[0], -1)
 
     @property
     def progress(self):
