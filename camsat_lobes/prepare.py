@@ -37,6 +37,7 @@ Authors
 
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -45,6 +46,7 @@ import re
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 from tqdm import tqdm
 
 from camsat_lobes.audio_checks import AUDIO_EXTENSIONS, check_audio_file, find_ffmpeg
@@ -77,6 +79,7 @@ FORMAT_VERSION = 2
 MIN_TRAIN_SPEAKERS = 2
 NAMED_AT_MOST = 5  # files or speakers quoted in one error message
 ID_SEPARATOR = "--"
+DEVELOPMENT_SEED = 2024  # the fixed draw of the speakers of a development split
 LAYOUT = "<speaker>/<session>/<utterance>"
 
 
@@ -210,6 +213,7 @@ def preparation_differences(
     min_duration=1.0,
     sample_rate=16000,
     silence_threshold=1e-4,
+    development_speakers=0,
 ):
     r"""List what differs between a finished preparation and the corpus as it is now.
 
@@ -236,6 +240,8 @@ def preparation_differences(
         Sample rate of the manifests' audio.
     silence_threshold : float
         RMS amplitude under which a file is silent.
+    development_speakers : int
+        Training speakers held out as the test set (see :func:`prepare_voxceleb`).
 
     Returns
     -------
@@ -270,7 +276,13 @@ def preparation_differences(
         audio_root = _audio_root(data_folder)
         trial_path = _trial_path(data_folder, trial_file)
         options = _options(
-            data_folder, trial_path, seg_duration, min_duration, sample_rate, silence_threshold
+            data_folder,
+            trial_path,
+            seg_duration,
+            min_duration,
+            sample_rate,
+            silence_threshold,
+            development_speakers,
         )
         record = _preparation_record(options, audio_root, _walk(audio_root), trial_path)
     except (OSError, ValueError) as error:
@@ -314,6 +326,7 @@ def prepare_voxceleb(
     min_duration=1.0,
     sample_rate=16000,
     silence_threshold=1e-4,
+    development_speakers=0,
     num_workers=0,
 ):
     r"""Write the manifests and the preparation report of a VoxCeleb-layout folder.
@@ -341,6 +354,12 @@ def prepare_voxceleb(
         Sample rate of the manifests' audio; other rates are converted.
     silence_threshold : float
         Files with an RMS amplitude below this are skipped as silent.
+    development_speakers : int
+        When positive, a development split for choosing hyperparameters: this many
+        training speakers (a fixed draw, :func:`development_speaker_draw`) become
+        the test set, scored on every pair of their utterances, and the training set
+        is the other training speakers. The corpus's own test speakers are left out
+        entirely, so nothing chosen on this split has seen them.
     num_workers : int
         Processes that check files in parallel (0 or 1: in this process).
 
@@ -390,7 +409,13 @@ def prepare_voxceleb(
     files, report = _list_audio_files(audio_root, relatives)
     trial_path = _trial_path(data_folder, trial_file)
     options = _options(
-        data_folder, trial_path, seg_duration, min_duration, sample_rate, silence_threshold
+        data_folder,
+        trial_path,
+        seg_duration,
+        min_duration,
+        sample_rate,
+        silence_threshold,
+        development_speakers,
     )
     record = _preparation_record(options, audio_root, relatives, trial_path)
     paths = _output_paths(save_folder)
@@ -403,6 +428,8 @@ def prepare_voxceleb(
     audio_files = len(files) + sum(entry["action"] == "skipped" for entry in report.values())
     utterances = _usable_utterances(files, report, audio_root, save_folder, options, num_workers)
     split = _split(utterances, trials, test_speakers, seg_duration, sample_rate)
+    if development_speakers:
+        split = _development_split(split, development_speakers, seg_duration, sample_rate)
     _note_dropped_trials(report, split["dropped"], files)
     _write_manifests(paths, split)
     summary = _summary(audio_files, utterances, report, split)
@@ -478,6 +505,60 @@ def _split(utterances, trials, test_speakers, seg_duration, sample_rate):
     }
 
 
+def development_speaker_draw(speakers, n_speakers):
+    """Return the ``n_speakers`` held out of ``speakers`` for a development split.
+
+    The draw is fixed (a seeded permutation of the sorted speaker names), so every
+    run on one corpus holds out the same speakers.
+
+    Arguments
+    ---------
+    speakers : iterable of str
+        The training speakers.
+    n_speakers : int
+        How many to hold out; at least 2, and at least 2 must stay for training.
+
+    Returns
+    -------
+    list of str
+        The held-out speakers, sorted.
+
+    Example
+    -------
+    >>> development_speaker_draw([f"id{i:02d}" for i in range(10)], 3)
+    ['id02', 'id03', 'id05']
+    """
+    speakers = sorted(set(speakers))
+    if not 2 <= n_speakers <= len(speakers) - 2:
+        raise ValueError(
+            f"development_speakers={n_speakers}: a development split needs at least 2 "
+            f"held-out speakers and 2 left for training, and there are {len(speakers)} "
+            "training speakers"
+        )
+    order = np.random.default_rng(DEVELOPMENT_SEED).permutation(len(speakers))
+    return sorted(speakers[i] for i in order[:n_speakers])
+
+
+def _development_split(split, n_speakers, seg_duration, sample_rate):
+    """Hold ``n_speakers`` training speakers out as the test set, scored on all their pairs."""
+    held_out = set(development_speaker_draw((row["spk_id"] for row in split["train"]), n_speakers))
+    train = [row for row in split["train"] if row["spk_id"] not in held_out]
+    test = sorted((row for row in split["train"] if row["spk_id"] in held_out), key=_by_id)
+    trials = [
+        (int(a["spk_id"] == b["spk_id"]), a["ID"], b["ID"])
+        for a, b in itertools.combinations(test, 2)
+    ]
+    segments = [
+        segment for row in train for segment in segment_rows(row, seg_duration, sample_rate)
+    ]
+    return {"train": train, "segments": segments, "test": test, "trials": trials, "dropped": []}
+
+
+def _by_id(row):
+    """Sort key of a manifest row: its ID."""
+    return row["ID"]
+
+
 def _write_manifests(paths, split):
     """Write ``train_utts.csv``, ``train.csv``, ``test.csv`` and ``trials.csv``."""
     write_csv(paths["train_utts_csv"], UTTERANCE_COLUMNS, split["train"])
@@ -529,9 +610,21 @@ def _check_prepared(utterances, split, test_speakers, audio_root, trial_path, re
     )
 
 
-def _options(data_folder, trial_path, seg_duration, min_duration, sample_rate, silence_threshold):
-    """Return the options a preparation depends on, as recorded in ``preparation.json``."""
-    return {
+def _options(
+    data_folder,
+    trial_path,
+    seg_duration,
+    min_duration,
+    sample_rate,
+    silence_threshold,
+    development_speakers,
+):
+    """Return the options a preparation depends on, as recorded in ``preparation.json``.
+
+    ``development_speakers`` is recorded only when set, so that the records of
+    ordinary preparations stay as they were.
+    """
+    options = {
         "data_folder": str(data_folder),
         "trial_file": str(trial_path),
         "seg_duration": seg_duration,
@@ -539,6 +632,9 @@ def _options(data_folder, trial_path, seg_duration, min_duration, sample_rate, s
         "sample_rate": sample_rate,
         "silence_threshold": silence_threshold,
     }
+    if development_speakers:
+        options["development_speakers"] = development_speakers
+    return options
 
 
 def _output_paths(save_folder):
@@ -581,10 +677,10 @@ def _record_differences(save_folder, record, audio_root):
         for path in _output_paths(save_folder).values()
         if not os.path.isfile(path)
     ]
-    old_options = old.get("options", {})
-    for key, value in record["options"].items():
-        if old_options.get(key) != value:
-            differences.append(f"{key}: {old_options.get(key)!r} then, {value!r} now")
+    old_options, options = old.get("options", {}), record["options"]
+    for key in {**options, **old_options}:  # an option missing from a record is unset
+        if old_options.get(key) != options.get(key):
+            differences.append(f"{key}: {old_options.get(key)!r} then, {options.get(key)!r} now")
     old_corpus, corpus = old.get("corpus", {}), record["corpus"]
     if old_corpus.get("audio_digest") != corpus["audio_digest"]:
         before, now = old_corpus.get("audio_files"), corpus["audio_files"]

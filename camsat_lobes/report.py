@@ -49,6 +49,9 @@ COLUMNS = (
     "verify time (s)",
 )
 METRICS = ("EER", "minDCF")
+# Paired differences in ``intervals.json``: row column -> key (against the main system,
+# and against the stage-1 embeddings).
+DIFFERENCES = {"diff": "differences", "vs stage1": "stage1_differences"}
 
 
 def _read_json(path):
@@ -74,8 +77,9 @@ def collect_results(run_folder):
         Rows keyed by :data:`COLUMNS` (``EER (%)`` and ``minDCF`` are those of the
         corpus's own trial list), plus, for every trial list ``L`` of
         ``verification.json``, ``EER L``, ``minDCF L``, their intervals
-        (``... low``, ``... high``), the paired difference to the reference system
-        (``EER L diff`` with ``low``, ``high``, ``significant``) and the mean and
+        (``... low``, ``... high``), the paired differences to the reference system
+        (``EER L diff`` with ``low``, ``high``, ``significant``) and to the stage-1
+        embeddings (``EER L vs stage1``, the same four), and the mean and
         standard deviation over seeds (``EER L seeds mean``, ``... std``, ``... n``).
         A missing value (a stage not run, or a metric that does not apply such as
         clustering metrics of the stage-1 system) is ``None``.
@@ -135,16 +139,17 @@ def _trial_list_columns(trial_list, system, intervals, seed_scores):
     columns = {}
     bootstrap = intervals.get(trial_list, {})
     own = bootstrap.get(system, {})
-    difference = bootstrap.get("differences", {}).get(system, {})
     for metric in METRICS:
         name = f"{metric} {trial_list}"
         columns[name] = seed_scores[0][trial_list][metric]
         columns[f"{name} low"] = own.get(f"{metric}_low")
         columns[f"{name} high"] = own.get(f"{metric}_high")
-        columns[f"{name} diff"] = difference.get(metric)
-        columns[f"{name} diff low"] = difference.get(f"{metric}_low")
-        columns[f"{name} diff high"] = difference.get(f"{metric}_high")
-        columns[f"{name} diff significant"] = difference.get(f"{metric}_significant")
+        for kind, key in DIFFERENCES.items():
+            difference = bootstrap.get(key, {}).get(system, {})
+            columns[f"{name} {kind}"] = difference.get(metric)
+            columns[f"{name} {kind} low"] = difference.get(f"{metric}_low")
+            columns[f"{name} {kind} high"] = difference.get(f"{metric}_high")
+            columns[f"{name} {kind} significant"] = difference.get(f"{metric}_significant")
         values = [s[trial_list][metric] for s in seed_scores if trial_list in s]
         columns[f"{name} seeds n"] = len(values)
         columns[f"{name} seeds mean"] = statistics.fmean(values)
@@ -185,9 +190,9 @@ def _difference_cell(value, low, high, significant, digits):
     return format_interval(value, low, high, digits, signed=True) + star
 
 
-def _difference(row, name, digits):
-    """Format the paired difference of a column of a row (see :func:`_difference_cell`)."""
-    prefix = f"{name} diff"
+def _difference(row, name, digits, kind="diff"):
+    """Format a paired difference of a column of a row (see :func:`_difference_cell`)."""
+    prefix = f"{name} {kind}"
     return _difference_cell(
         row.get(prefix),
         row.get(f"{prefix} low"),
@@ -256,7 +261,7 @@ def trial_list_table(rows, trial_list, reference):
     >>> row = {"round": 1, "system": "camsat", "EER all": 20.0, "EER all low": 17.0,
     ...        "EER all high": 23.0, "EER all seeds n": 1, "EER all seeds mean": 20.0}
     >>> print(trial_list_table([row], "all", "camsat").splitlines()[2])
-    | 1 | camsat | – | – | – | – | 20.0 [17.0, 23.0] | – | – | – | 20.0 (1) | – |
+    | 1 | camsat | – | – | – | – | 20.0 [17.0, 23.0] | – | – | – | – | 20.0 (1) | – |
     """
     versus = f" − {reference}" if reference else " difference"
     header = [
@@ -270,6 +275,7 @@ def trial_list_table(rows, trial_list, reference):
         "minDCF [95 % CI]",
         f"EER{versus} [95 % CI]",
         f"minDCF{versus} [95 % CI]",
+        "EER − stage1 [95 % CI]",
         "EER seeds mean ± std (n)",
         "minDCF seeds mean ± std (n)",
     ]
@@ -280,6 +286,7 @@ def trial_list_table(rows, trial_list, reference):
         cells += [_format(row.get("ACC")), _format(row.get("NMI"))]
         cells += [_interval(row, eer, 1), _interval(row, dcf, 3)]
         cells += [_difference(row, eer, 1), _difference(row, dcf, 3)]
+        cells += [_difference(row, eer, 1, "vs stage1")]
         cells += [_seeds(row, eer, 1), _seeds(row, dcf, 3)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -326,10 +333,15 @@ def _results_markdown(run_folder, rows):
         lines += ["", trial_list_table(rows, trial_list, reference), ""]
         if len(seeds) > 1 and reference:
             lines += [seed_differences_table(run_folder, trial_list, reference), ""]
+        if len(seeds) > 1 and bootstrap.get("stage1_differences"):
+            lines += [
+                seed_differences_table(run_folder, trial_list, "stage1", "stage1_differences"),
+                "",
+            ]
     return "\n".join(lines)
 
 
-def seed_differences_table(run_folder, trial_list, reference):
+def seed_differences_table(run_folder, trial_list, reference, key="differences"):
     """Markdown table of every seed's paired EER difference to the reference (round 1).
 
     Arguments
@@ -340,6 +352,8 @@ def seed_differences_table(run_folder, trial_list, reference):
         Name of the trial list.
     reference : str
         The system the differences are taken against.
+    key : str
+        Where ``intervals.json`` holds them (``stage1_differences``: against stage 1).
 
     Returns
     -------
@@ -364,7 +378,7 @@ def seed_differences_table(run_folder, trial_list, reference):
         name: _read_json(folder / "round1" / "intervals.json").get(trial_list, {})
         for name, folder in folders.items()
     }
-    systems = sorted({s for d in differences.values() for s in d.get("differences", {})})
+    systems = sorted({s for d in differences.values() for s in d.get(key, {})})
     lines = [
         f"Round 1, EER − {reference} (points) per seed, paired intervals:",
         "",
@@ -374,7 +388,7 @@ def seed_differences_table(run_folder, trial_list, reference):
     for system in systems:
         cells = []
         for name in folders:
-            entry = differences[name].get("differences", {}).get(system, {})
+            entry = differences[name].get(key, {}).get(system, {})
             cells.append(
                 _difference_cell(
                     entry.get("EER"),

@@ -245,3 +245,30 @@ def test_without_trial_list_preparation_stops(tmp_path):
     with pytest.raises(ValueError, match=r"holds no trial list \(no trials.txt, and no trial_file"):
         prepare_voxceleb(root, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_development_split_holds_training_speakers_out(tmp_path):
+    """The held-out training speakers are the test set; the corpus's test speakers are unused."""
+    root = tmp_path / "corpus"
+    for speaker in range(6):
+        for utterance in (1, 2):
+            write(root, f"s{speaker}/a/u{utterance}.wav", tone(1.5))
+    for relative in ("spkC/s1/u1.wav", "spkC/s2/u1.wav", "spkD/s1/u1.wav"):
+        write(root, relative, tone(1.5))
+    (root / "trials.txt").write_text(
+        "1 spkC/s1/u1.wav spkC/s2/u1.wav\n0 spkC/s1/u1.wav spkD/s1/u1.wav\n"
+    )
+    paths = prepare_voxceleb(root, tmp_path / "dev", development_speakers=2)
+    held_out = prepare_module.development_speaker_draw([f"s{i}" for i in range(6)], 2)
+    test = list(csv.DictReader(open(paths["test_csv"])))
+    train = list(csv.DictReader(open(paths["train_utts_csv"])))
+    trials = list(csv.DictReader(open(paths["trials_csv"])))
+    assert sorted({row["spk_id"] for row in test}) == held_out
+    assert {row["spk_id"] for row in train} == {f"s{i}" for i in range(6)} - set(held_out)
+    assert len(trials) == 6  # every pair of the 4 held-out utterances
+    assert sum(int(row["label"]) for row in trials) == 2
+    record = json.loads((tmp_path / "dev" / "preparation.json").read_text())
+    assert record["options"]["development_speakers"] == 2
+    assert prepare_module.preparation_differences(root, tmp_path / "dev") != []
+    with pytest.raises(ValueError, match="development_speakers=5"):
+        prepare_voxceleb(root, tmp_path / "too_many", development_speakers=5)

@@ -139,6 +139,8 @@ def test_end_to_end_writes_every_stage(tiny_run):
             own = intervals[trial_list][system]
             assert own["EER_low"] <= own["EER"] <= own["EER_high"], (trial_list, system)
         assert set(intervals[trial_list]["differences"]) == set(systems) - {"camsat"}
+        assert set(intervals[trial_list]["stage1_differences"]) == set(systems) - {"stage1"}
+    assert "EER − stage1 [95 % CI]" in results_md
     # Round 2 re-extracts with round 1's CAMSAT network, clusters and trains again.
     round2 = out / "round2"
     assert (round2 / "embeddings" / "train" / "embeddings.npy").exists()
@@ -206,7 +208,8 @@ def test_collapsed_clustering_stops_before_training(tiny_run, tmp_path, small_mi
     shutil.copytree(out / "round1" / "embeddings", run / "round1" / "embeddings")
     shutil.copytree(out / "round1" / "encoder", run / "round1" / "encoder")
     flags = ["--rounds=1", "--first_stage=cluster", "--last_stage=train", "--embedding_norm=l2"]
-    flags += ["--camsat_mu=0.0", "--clustering_epochs=10", "--true_labels_reference=False"]
+    # A negative weight rewards a low marginal entropy: the head collapses for sure.
+    flags += ["--camsat_mu=-4.0", "--clustering_epochs=10", "--true_labels_reference=False"]
     command = recipe_command(row, run, small_minivox, *flags)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
     result = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True)
@@ -237,6 +240,11 @@ def copy_until_clustering(out, destination):
         for name in ("pseudo_labels.csv", "clustering_metrics.json", "history.json", "done.json"):
             shutil.copy(source / name, systems / system / name)
     return destination
+
+
+def read_column(path, column):
+    with open(path, newline="") as f:
+        return [row[column] for row in csv.DictReader(f)]
 
 
 def epochs_logged(train_log):
@@ -336,3 +344,30 @@ def test_torchrun_two_processes_matches_single_process_checkpoint(
     assert single.keys() == parallel.keys()
     assert all(single[k].shape == parallel[k].shape for k in single)
     assert not any(k.startswith("module.") for k in parallel)
+
+
+def test_development_split_reuses_a_finished_stage1(tiny_run, tmp_path, small_minivox):
+    """A development run scores held-out training speakers; a second one reuses its stage 1."""
+    row, _ = tiny_run
+    dev = ["--development_speakers=2", "--n_speakers=4", "--n_clusters=8", "--rounds=1"]
+    dev += ["--full_trials=False", "--main_system=true_labels"]
+    first = tmp_path / "dev_a"
+    run_recipe(recipe_command(row, first, small_minivox, *dev), cwd=RECIPE)
+    data = first / "save" / "data"
+    train_speakers = set(read_column(data / "train_utts.csv", "spk_id"))
+    test_speakers = set(read_column(data / "test.csv", "spk_id"))
+    assert len(test_speakers) == 2 and len(train_speakers) == 4
+    assert not test_speakers & train_speakers
+    second = tmp_path / "dev_b"
+    flags = [*dev, f"--reuse_stage1_from={first}", "--true_labels_epochs=2"]
+    log = run_recipe(recipe_command(row, second, small_minivox, *flags), cwd=RECIPE)
+    assert "Reusing round1/encoder" in log.stdout + log.stderr
+    encoder_log = Path("round1") / "encoder" / "train_log.txt"
+    assert (second / encoder_log).read_text() == (first / encoder_log).read_text()
+    for name in ("embeddings.npy", "views.npy"):
+        a = np.load(first / "round1" / "embeddings" / "train" / name)
+        assert np.array_equal(a, np.load(second / "round1" / "embeddings" / "train" / name))
+    speaker_log = second / "round1" / "systems" / "true_labels" / "speaker" / "train_log.txt"
+    assert epochs_logged(speaker_log) == [1, 2]
+    results = (second / "report" / "results.md").read_text()
+    assert "EER − true_labels" in results

@@ -44,6 +44,7 @@ Authors
 
 import copy
 import csv
+import functools
 import io
 import itertools
 import json
@@ -209,6 +210,7 @@ class Chain:
         options = {
             "seg_duration": self.hparams["seg_duration"],
             "min_duration": self.hparams["min_duration"],
+            "development_speakers": self.hparams["development_speakers"],
         }
 
         def work():
@@ -249,6 +251,34 @@ class Chain:
         folder = self.data / "augmentation"
         names = {"noise_csv": "noise.csv", "rir_csv": "rirs.csv", "babble_csv": "babble.csv"}
         return {key: str(folder / name) for key, name in names.items()}
+
+    def reuse_stage1(self):
+        """Copy the stage-1 encoder and its embeddings from ``reuse_stage1_from``, if set.
+
+        Lets runs that differ only after stage 1 (e.g. speaker-training regimes) share
+        one stage-1 training. Only folders this run does not have yet are copied, and
+        only from a run prepared from the same corpus with the same options.
+        """
+        source = self.hparams["reuse_stage1_from"]
+        if not source or not sb.utils.distributed.if_main_process():
+            return
+        source = Path(source)
+        record = "save/data/preparation.json"
+        if (source / record).read_text() != (self.out / record).read_text():
+            raise ValueError(
+                f"reuse_stage1_from={source} was prepared from another corpus or with other "
+                f"options than {self.out} (their {record} differ); a stage 1 can only be "
+                "reused on the same data"
+            )
+        for part in ("round1/encoder", "round1/embeddings"):
+            if not (source / part / "done.json").exists():
+                raise FileNotFoundError(
+                    f"reuse_stage1_from={source} has no finished {part}; run its stage 1 first"
+                )
+            if not (self.out / part / "done.json").exists():
+                logger.info("Reusing %s from %s", part, source)
+                shutil.rmtree(self.out / part, ignore_errors=True)
+                shutil.copytree(source / part, self.out / part)
 
     def encoder(self, round_index):
         """Return the encoder of a round: stage 1 first, then the previous round's network."""
@@ -375,7 +405,9 @@ class Chain:
         )
         if hp["init_from_stage1"] and not load:
             self.start_from_stage1(modules["embedding_model"])
-        counter = hp["epoch_counter"]()
+        # The true-label network has its own epochs (label noise favours shorter training).
+        epochs = hp["true_labels_epochs"] if system == TRUE_LABELS else hp["speaker_epochs"]
+        counter = hp["epoch_counter"](limit=epochs)
         checkpointer = hp["checkpointer"](folder, recoverables={**modules, "counter": counter})
         brain = SpeakerBrain(
             modules=modules,
@@ -383,7 +415,7 @@ class Chain:
             hparams={
                 "wav_augment": hp["train_augment"](self.augmentation_sets()),
                 "mixup": hp["mixup"],
-                "lr_annealing": hp["lr_annealing"](),
+                "lr_annealing": hp["lr_annealing"](epoch_count=epochs),
                 "train_logger": hp["train_logger"](folder / "train_log.txt"),
             },
             run_opts=self.run_opts,
@@ -594,17 +626,21 @@ class Chain:
                 s: np.loadtxt(self.scores_folder(round_index, s) / f"scores_{name}.txt")
                 for s in systems
             }
-            reference = self.hparams["main_system"]
-            results[name] = bootstrap_intervals(
+            intervals = functools.partial(
+                bootstrap_intervals,
                 scores,
                 np.array([label for label, _, _ in trials]),
                 [speaker_of[e] for _, e, _ in trials],
                 [speaker_of[t] for _, _, t in trials],
-                reference=reference if reference in scores else None,
                 n_resamples=self.hparams["n_resamples"],
                 p_target=self.hparams["p_target"],
                 seed=self.hparams["seed"],
             )
+            reference = self.hparams["main_system"]
+            results[name] = intervals(reference=reference if reference in scores else None)
+            # The same resamples again, paired with stage 1: what the labels added to it.
+            stage1 = intervals(reference=STAGE1 if STAGE1 in scores else None)
+            results[name]["stage1_differences"] = stage1["differences"]
         (root / "intervals.json").write_text(json.dumps(results, indent=2))
 
     def scores_folder(self, round_index, system):
@@ -628,6 +664,7 @@ def run(chain, first_stage, last_stage):
     selected = STAGES[STAGES.index(first_stage) : STAGES.index(last_stage) + 1]
     if "prepare" in selected:
         chain.prepare()
+    run_on_main(chain.reuse_stage1)
     for round_index in range(1, chain.hparams["rounds"] + 1):
         if "encoder" in selected:
             chain.encoder(round_index)
