@@ -326,15 +326,23 @@ class CAMSAT:
         return self._predict(torch.from_numpy(x), batch_size).numpy()
 
     @torch.no_grad()
-    def _predict(self, x, batch_size=4096):
-        """Probabilities of a CPU tensor of embeddings, in eval mode."""
+    def _predict(self, x, batch_size=4096, reduce=None):
+        """Probabilities of a CPU tensor of embeddings, in eval mode.
+
+        With ``reduce`` (e.g. an argmax), each chunk's probabilities are reduced before
+        they are gathered, so the N×K matrix is never held at once.
+        """
         self.head.eval()
-        out = [
-            F.softmax(self.head(chunk.to(self.device)), dim=1).cpu()
-            for chunk in torch.split(x, batch_size)
-        ]
+        out = []
+        for chunk in torch.split(x, batch_size):
+            probabilities = F.softmax(self.head(chunk.to(self.device)), dim=1)
+            out.append((probabilities if reduce is None else reduce(probabilities)).cpu())
         self.head.train()
         return torch.cat(out)
+
+    def _labels(self, x):
+        """Most probable cluster of every point of a CPU tensor, as a numpy array."""
+        return self._predict(x, reduce=lambda p: p.argmax(dim=1)).numpy()
 
     def fit(self, embeddings, views=None, true_labels=None):
         """Train the head and label every point with its most probable cluster.
@@ -411,7 +419,7 @@ class CAMSAT:
                     optimizer.step()
                     for name, value in {**terms, "loss": loss}.items():
                         sums[name] = sums.get(name, 0.0) + float(value.detach()) / n_batches
-                labels = self._predict(x_cpu).argmax(dim=1).numpy()
+                labels = self._labels(x_cpu)
                 record = {"epoch": epoch + 1, "n_clusters": int(np.unique(labels).size), **sums}
                 if true_labels is not None:
                     metrics = clustering_metrics(labels, true_labels)
@@ -430,11 +438,12 @@ class CAMSAT:
                         if key != "epoch"
                     ),
                 )
-        probabilities = self._predict(x_cpu).numpy()
-        labels = probabilities.argmax(axis=1)
-        if n * n_clusters > MAX_PROBABILITY_ENTRIES:
+        if n * n_clusters <= MAX_PROBABILITY_ENTRIES:
+            probabilities = self._predict(x_cpu).numpy()
+            labels = probabilities.argmax(axis=1)
+        else:
             logger.info("probabilities not kept: N×K exceeds %d", MAX_PROBABILITY_ENTRIES)
-            probabilities = None
+            probabilities, labels = None, self._labels(x_cpu)
         result = ClusteringResult(labels=labels, probabilities=probabilities, history=history)
         logger.info(
             "%s: %d of %d clusters non-empty (weights %s)",
