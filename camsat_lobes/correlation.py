@@ -56,6 +56,11 @@ DEFAULT_GROUPS = {
 def correlation_table(records, metrics=METRICS, target="EER", groups=None, min_records=3):
     """Pearson correlation of each metric with ``target`` inside each group of records.
 
+    A coefficient that cannot be computed is NaN, and its reason is kept in
+    ``notes`` (and logged once per group): a group with fewer than ``min_records``
+    records, a constant or missing ``target`` in the group, or a constant or
+    missing metric.
+
     Arguments
     ---------
     records : list of dict
@@ -68,13 +73,13 @@ def correlation_table(records, metrics=METRICS, target="EER", groups=None, min_r
     groups : dict of str -> callable, optional
         Group name to a test on a record; :data:`DEFAULT_GROUPS` by default.
     min_records : int
-        Groups with fewer records (or a constant metric) get NaN rather than a
-        meaningless coefficient.
+        Fewest records (with finite values) a coefficient is computed from.
 
     Returns
     -------
     dict
-        ``{"groups": [...], "metrics": [...], "r": (M, G) array, "n": [records per group]}``.
+        ``{"groups": [...], "metrics": [...], "r": (M, G) array, "n": [records per
+        group], "notes": (M, G) array of str}``; a note is empty where ``r`` is a number.
 
     Example
     -------
@@ -82,22 +87,45 @@ def correlation_table(records, metrics=METRICS, target="EER", groups=None, min_r
     >>> table = correlation_table(records, ["acc", "nmi"], groups={"all": lambda r: True})
     >>> table["r"].round(3).tolist(), table["n"]
     ([[-1.0], [-1.0]], [3])
+    >>> flat = [{"acc": a, "EER": 0.0} for a in (0.2, 0.5, 0.9)]
+    >>> correlation_table(flat, ["acc"], groups={"all": lambda r: True})["notes"].tolist()
+    [['EER constant']]
     """
     groups = DEFAULT_GROUPS if groups is None else groups
     r = np.full((len(metrics), len(groups)), np.nan)
+    notes = np.full((len(metrics), len(groups)), "", dtype=object)
     counts = []
-    for g, test in enumerate(groups.values()):
+    for g, (name, test) in enumerate(groups.items()):
         members = [rec for rec in records if test(rec)]
         counts.append(len(members))
-        if len(members) < min_records:
+        y = np.array([rec.get(target, np.nan) for rec in members], dtype=float)
+        problem = _target_problem(y, target, min_records)
+        if problem:
+            notes[:, g] = problem
+            logger.warning("correlation group %r: no coefficient (%s)", name, problem)
             continue
-        y = np.array([rec[target] for rec in members], dtype=float)
         for m, metric in enumerate(metrics):
             x = np.array([rec.get(metric, np.nan) for rec in members], dtype=float)
             keep = np.isfinite(x) & np.isfinite(y)
-            if keep.sum() >= min_records and x[keep].std() > 0 and y[keep].std() > 0:
+            if keep.sum() < min_records:
+                notes[m, g] = f"{metric} missing"
+            elif x[keep].std() == 0 or y[keep].std() == 0:
+                notes[m, g] = f"{metric} constant"
+            else:
                 r[m, g] = np.corrcoef(x[keep], y[keep])[0, 1]
-    return {"groups": list(groups), "metrics": list(metrics), "r": r, "n": counts}
+    return {"groups": list(groups), "metrics": list(metrics), "r": r, "n": counts, "notes": notes}
+
+
+def _target_problem(y, target, min_records):
+    """Say why no metric of a group can be correlated with the target (empty: none)."""
+    finite = y[np.isfinite(y)]
+    if len(y) < min_records:
+        return f"{len(y)} sets < {min_records}"
+    if len(finite) < min_records:
+        return f"{target} missing"
+    if finite.std() == 0:
+        return f"{target} constant"
+    return ""
 
 
 def write_correlation_csv(table, path):
@@ -118,13 +146,14 @@ def write_correlation_csv(table, path):
     >>> path = Path(tempfile.mkdtemp()) / "r.csv"
     >>> write_correlation_csv(table, path)
     >>> path.read_text().splitlines()
-    ['metric,all (n=5)', 'acc,-0.9']
+    ['metric,all (n=5)', 'acc,-0.9000']
     """
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["metric", *(f"{g} (n={n})" for g, n in zip(table["groups"], table["n"]))])
-        for metric, row in zip(table["metrics"], table["r"]):
-            writer.writerow([metric, *(round(float(v), 4) for v in row)])
+        notes = table.get("notes", np.full(np.shape(table["r"]), ""))
+        for metric, row, reasons in zip(table["metrics"], table["r"], notes):
+            writer.writerow([metric, *(_cell(v, why, 4) for v, why in zip(row, reasons))])
 
 
 def plot_correlation_heatmap(table, path, title="Pearson correlation with EER"):
@@ -163,10 +192,17 @@ def plot_correlation_heatmap(table, path, title="Pearson correlation with EER"):
     ax.set_xticklabels([f"{g}\n(n={n})" for g, n in zip(table["groups"], table["n"])])
     ax.set_yticks(range(len(table["metrics"])))
     ax.set_yticklabels(table["metrics"])
+    notes = table.get("notes", np.full(r.shape, ""))
     for (m, g), value in np.ndenumerate(r):
-        ax.text(g, m, "–" if np.isnan(value) else f"{value:.2f}", ha="center", va="center")
+        text = _cell(value, notes[m][g], 2)
+        ax.text(g, m, text, ha="center", va="center", fontsize=8 if len(text) > 5 else None)
     fig.colorbar(image, ax=ax, label="Pearson r")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _cell(value, reason, digits):
+    """Format a coefficient with ``digits`` decimals, or give the reason it is missing."""
+    return (reason or "n/a") if np.isnan(value) else f"{value:.{digits}f}"

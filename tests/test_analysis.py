@@ -42,15 +42,31 @@ def test_correlations_match_numpy_inside_each_group():
     assert table["r"][0, 0] < -0.9
 
 
-def test_small_or_constant_groups_give_nan():
+def test_small_or_constant_groups_give_nan_with_the_reason(caplog):
     records = make_records(4)
     for r in records:
         r["family"] = "deep"
     table = correlation_table(records, ["acc"], groups={"classical": DEFAULT_GROUPS["classical"]})
     assert math.isnan(table["r"][0, 0]) and table["n"] == [0]
-    constant = [{"acc": 0.5, "EER": float(i)} for i in range(5)]
-    table = correlation_table(constant, ["acc"], groups={"all": DEFAULT_GROUPS["all"]})
-    assert math.isnan(table["r"][0, 0])
+    assert table["notes"][0, 0] == "0 sets < 3"
+    constant = [{"acc": 0.1 * i, "EER": 0.0} for i in range(5)]
+    with caplog.at_level("WARNING", logger="camsat_lobes.correlation"):
+        table = correlation_table(constant, ["acc"], groups={"all": DEFAULT_GROUPS["all"]})
+    assert math.isnan(table["r"][0, 0]) and table["notes"][0, 0] == "EER constant"
+    assert "correlation group 'all': no coefficient (EER constant)" in caplog.text
+    flat_metric = [{"acc": 0.5, "EER": float(i)} for i in range(5)]
+    table = correlation_table(flat_metric, ["acc"], groups={"all": DEFAULT_GROUPS["all"]})
+    assert math.isnan(table["r"][0, 0]) and table["notes"][0, 0] == "acc constant"
+
+
+def test_constant_eer_is_spelled_out_in_the_csv_and_the_heatmap(tmp_path):
+    records = [{**r, "EER": 0.0} for r in make_records()]
+    table = correlation_table(records, ["acc", "nmi"])
+    write_correlation_csv(table, tmp_path / "r.csv")
+    rows = list(csv.reader(open(tmp_path / "r.csv")))
+    assert rows[1][1] == "EER constant"  # not an empty or "nan" cell
+    plot_correlation_heatmap(table, tmp_path / "heatmap.png")
+    assert (tmp_path / "heatmap.png").stat().st_size > 0
 
 
 def test_csv_and_heatmap_are_written(tmp_path):
