@@ -143,6 +143,7 @@ def bootstrap_intervals(
     confidence=0.95,
     p_target=0.01,
     seed=1234,
+    also_paired_with=(),
 ):
     """EER (%) and minDCF of every system with percentile intervals, paired across systems.
 
@@ -173,6 +174,10 @@ def bootstrap_intervals(
         Target prior of the (normalised) minimum detection cost.
     seed : int
         Seed of the resampling; the same seed gives the same intervals.
+    also_paired_with : sequence of str
+        More systems that every other one is compared with on the same resamples;
+        their differences go to ``"<name>_differences"`` (same entries as
+        ``differences``). Names absent from ``scores_by_system`` are skipped.
 
     Returns
     -------
@@ -265,26 +270,37 @@ def bootstrap_intervals(
             )
         result[name] = {key: entry[key] for key in _ENTRY_ORDER}
 
-    differences = {}
-    if reference is not None:
-        for name in scores_by_system:
-            if name == reference:
-                continue
-            entry = {"reference": reference}
-            for metric in ("EER", "minDCF"):
-                entry[metric] = float(result[name][metric] - result[reference][metric])
-                low, high = _interval(
-                    resampled[name][metric] - resampled[reference][metric], confidence
-                )
-                entry[f"{metric}_low"], entry[f"{metric}_high"] = low, high
-                entry[f"{metric}_significant"] = bool(low > 0.0 or high < 0.0)
-            differences[name] = entry
-    result["differences"] = differences
+    result["differences"] = (
+        {} if reference is None else _paired_differences(result, resampled, reference, confidence)
+    )
+    for other in also_paired_with:
+        if other in scores_by_system:
+            result[f"{other}_differences"] = _paired_differences(
+                result, resampled, other, confidence
+            )
     result["n_resamples"] = int(n_resamples)
     result["confidence"] = float(confidence)
     result["n_speakers"] = int(n_speakers)
     result["dropped_resamples"] = int(n_resamples - kept.sum())
     return result
+
+
+def _paired_differences(result, resampled, reference, confidence):
+    """Every other system minus ``reference``, with its interval over the same resamples."""
+    differences = {}
+    for name in resampled:
+        if name == reference:
+            continue
+        entry = {"reference": reference}
+        for metric in ("EER", "minDCF"):
+            entry[metric] = float(result[name][metric] - result[reference][metric])
+            low, high = _interval(
+                resampled[name][metric] - resampled[reference][metric], confidence
+            )
+            entry[f"{metric}_low"], entry[f"{metric}_high"] = low, high
+            entry[f"{metric}_significant"] = bool(low > 0.0 or high < 0.0)
+        differences[name] = entry
+    return differences
 
 
 def format_interval(value, low, high, digits=1, signed=False):

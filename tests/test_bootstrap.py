@@ -271,3 +271,16 @@ def test_format_interval():
     assert format_interval(21.1, 17.8, 23.9) == "21.1 [17.8, 23.9]"
     assert format_interval(-1.234, -3.0, 0.5, digits=2, signed=True) == "-1.23 [-3.00, +0.50]"
     assert format_interval(0.31, 0.25, 0.42, digits=3) == "0.310 [0.250, 0.420]"
+
+
+def test_more_references_share_the_resamples_of_one_call():
+    rng = np.random.default_rng(5)
+    scores, labels, enrol, test = synthetic_test_set(rng, n_speakers=30)
+    systems = {"base": scores, "better": scores + labels, "other": scores + 0.5 * labels}
+    both = bootstrap_intervals(
+        systems, labels, enrol, test, "base", n_resamples=200, also_paired_with=["other", "absent"]
+    )
+    alone = bootstrap_intervals(systems, labels, enrol, test, "other", n_resamples=200)
+    assert both["other_differences"] == alone["differences"]
+    assert both["differences"]["better"]["reference"] == "base"
+    assert "absent_differences" not in both

@@ -44,7 +44,6 @@ Authors
 
 import copy
 import csv
-import functools
 import io
 import itertools
 import json
@@ -626,21 +625,18 @@ class Chain:
                 s: np.loadtxt(self.scores_folder(round_index, s) / f"scores_{name}.txt")
                 for s in systems
             }
-            intervals = functools.partial(
-                bootstrap_intervals,
+            reference = self.hparams["main_system"]
+            results[name] = bootstrap_intervals(
                 scores,
                 np.array([label for label, _, _ in trials]),
                 [speaker_of[e] for _, e, _ in trials],
                 [speaker_of[t] for _, _, t in trials],
+                reference=reference if reference in scores else None,
                 n_resamples=self.hparams["n_resamples"],
                 p_target=self.hparams["p_target"],
                 seed=self.hparams["seed"],
+                also_paired_with=[STAGE1],  # what the labels added to stage 1
             )
-            reference = self.hparams["main_system"]
-            results[name] = intervals(reference=reference if reference in scores else None)
-            # The same resamples again, paired with stage 1: what the labels added to it.
-            stage1 = intervals(reference=STAGE1 if STAGE1 in scores else None)
-            results[name]["stage1_differences"] = stage1["differences"]
         (root / "intervals.json").write_text(json.dumps(results, indent=2))
 
     def scores_folder(self, round_index, system):
