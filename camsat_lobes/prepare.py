@@ -493,9 +493,7 @@ def _split(utterances, trials, test_speakers, seg_duration, sample_rate):
     train = [row for row in utterances.values() if row["spk_id"] not in test_speakers]
     kept_trials, dropped = _resolve_trials(trials, utterances)
     test_ids = sorted({utt_id for _, *pair in kept_trials for utt_id in pair})
-    segments = [
-        segment for row in train for segment in segment_rows(row, seg_duration, sample_rate)
-    ]
+    segments = _segments(train, seg_duration, sample_rate)
     return {
         "train": train,
         "segments": segments,
@@ -503,6 +501,11 @@ def _split(utterances, trials, test_speakers, seg_duration, sample_rate):
         "trials": kept_trials,
         "dropped": dropped,
     }
+
+
+def _segments(train, seg_duration, sample_rate):
+    """Return the rows of ``train.csv``: every training utterance cut into segments."""
+    return [segment for row in train for segment in segment_rows(row, seg_duration, sample_rate)]
 
 
 def development_speaker_draw(speakers, n_speakers):
@@ -548,9 +551,7 @@ def _development_split(split, n_speakers, seg_duration, sample_rate):
         (int(a["spk_id"] == b["spk_id"]), a["ID"], b["ID"])
         for a, b in itertools.combinations(test, 2)
     ]
-    segments = [
-        segment for row in train for segment in segment_rows(row, seg_duration, sample_rate)
-    ]
+    segments = _segments(train, seg_duration, sample_rate)
     return {"train": train, "segments": segments, "test": test, "trials": trials, "dropped": []}
 
 
