@@ -7,17 +7,22 @@ and every seed. It prints one markdown row per (method, mu, start): clusters kep
 out of the initial K, NMI, ACC and purity against the true speakers as mean ± std
 over the seeds, with k-means at the true count (same seeds) as the reference row.
 
-Methods: ``imsat`` (VAT + information maximisation), ``camsat`` (IMSAT + L_aug +
-L_symmetry on the run's augmented views) and ``camsat_nosym`` (CAMSAT with the
-L_symmetry weight at 0). Outputs under ``--out``: ``cluster_count.md`` (the table),
-``cluster_count.csv`` (one line per fit) and ``cluster_count_curves.png`` (number
-of non-empty clusters per epoch, mean over seeds, one panel per start).
+Every method is the recipe's CAMSAT fragment (``hparams/clustering/camsat.yaml``,
+so its defaults are what is measured) with some loss weights overridden: ``imsat``
+(VAT + information maximisation), ``camsat_nosym`` (IMSAT + L_aug),
+``camsat_noaug`` (IMSAT + L_symmetry), ``camsat`` (both, on the run's augmented
+views) and the ablations ``camsat_supcon``, ``camsat_mixup``, ``camsat_infonce``.
+Outputs under ``--out``: ``cluster_count.md`` (the table), ``cluster_count.csv``
+(one line per fit) and ``cluster_count_curves.png`` (number of non-empty clusters
+per epoch, mean over seeds, one panel per start).
 
 Usage::
 
     python bench/cluster_count.py recipes/VoxCeleb/CAMSAT/results/camsat/1234
-    python bench/cluster_count.py RUN --starts 2 4 8 --seeds 1234 1235 1236 --epochs 50
-    # the earlier single-start, single-seed table:
+    # the ablation table at one start:
+    python bench/cluster_count.py RUN --starts 2 --methods imsat camsat_nosym camsat_noaug \
+        camsat camsat_supcon camsat_mixup camsat_infonce
+    # the count against mu, one seed:
     python bench/cluster_count.py RUN --methods imsat camsat --mu 1 2 4 --starts 2 --seeds 1234
 """
 
@@ -28,15 +33,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hyperpyyaml import load_hyperpyyaml
 
-from camsat_lobes.clustering import CAMSAT, IMSAT, KMeansClusterer, LossWeights, clustering_metrics
+from camsat_lobes.clustering import KMeansClusterer, clustering_metrics
 from camsat_lobes.extract import normalize_embeddings
 
-#: Table name and plot colour of each method accepted by ``--methods``.
+#: The recipe's CAMSAT fragment; every method is it with some loss weights overridden.
+CAMSAT_HPARAMS = Path(__file__).resolve().parents[1] / "hparams" / "clustering" / "camsat.yaml"
+#: Table name, plot colour and loss-weight overrides of each method accepted by ``--methods``.
 METHODS = {
-    "imsat": ("IMSAT", "tab:blue"),
-    "camsat": ("CAMSAT", "tab:red"),
-    "camsat_nosym": ("CAMSAT, w_sym=0", "tab:orange"),
+    "imsat": ("IMSAT", "tab:blue", {"augmentation": 0.0, "symmetry": 0.0}),
+    "camsat_nosym": ("IMSAT + L_aug", "tab:orange", {"symmetry": 0.0}),
+    "camsat_noaug": ("IMSAT + L_symmetry", "tab:olive", {"augmentation": 0.0}),
+    "camsat": ("CAMSAT", "tab:red", {}),
+    "camsat_supcon": ("CAMSAT + SupCon", "tab:purple", {"supcon": 1.0}),
+    "camsat_mixup": ("CAMSAT + Mixup", "tab:brown", {"mixup": 1.0}),
+    "camsat_infonce": ("CAMSAT + InfoNCE", "tab:green", {"infonce": 1.0}),
 }
 #: Columns of the CSV file, one line per fit.
 CSV_COLUMNS = (
@@ -159,15 +171,26 @@ def parse_args():
     parser.add_argument(
         "--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[1234, 1235, 1236]
     )
-    parser.add_argument("--mu", type=float, nargs="+", default=[4.0])
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument(
+        "--mu", type=float, nargs="+", default=None, help="default: the fragment's mu"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=300,
+        help="about 600 steps on the default MiniVox's 604 utterances; the counts are flat by then",
+    )
     parser.add_argument("--out", default="results/cluster_count", help="folder for the outputs")
     parser.add_argument("--threads", type=int, default=2)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.mu is None:
+        with open(CAMSAT_HPARAMS) as handle:
+            args.mu = [load_hyperpyyaml(handle)["mu"]]
+    return args
 
 
 def make_model(method, k_start, mu, epochs, seed):
-    """Build the clusterer of one method.
+    """Build the clusterer of one method from the recipe's CAMSAT fragment.
 
     Arguments
     ---------
@@ -186,17 +209,18 @@ def make_model(method, k_start, mu, epochs, seed):
     -------
     tuple
         The model and whether its fit takes the run's views.
+
+    Example
+    -------
+    >>> model, uses_views = make_model("imsat", 20, 2.0, 3, 0)
+    >>> model.n_clusters, model.weights.mu, model.weights.symmetry, uses_views
+    (20, 2.0, 0.0, False)
     """
-    if method == "imsat":
-        model, uses_views = IMSAT(k_start, weights=LossWeights.imsat(mu=mu)), False
-    elif method == "camsat":
-        model, uses_views = CAMSAT(k_start, weights=LossWeights(mu=mu)), True
-    elif method == "camsat_nosym":
-        model, uses_views = CAMSAT(k_start, weights=LossWeights(mu=mu, symmetry=0.0)), True
-    else:
-        raise ValueError(f"unknown method {method!r}")
-    model.epochs, model.seed, model.progress = epochs, seed, False
-    return model, uses_views
+    overrides = {"n_clusters": k_start, "mu": mu, "epochs": epochs, "seed": seed}
+    with open(CAMSAT_HPARAMS) as handle:
+        model = load_hyperpyyaml(handle, {**overrides, **METHODS[method][2]})["clusterer"]
+    model.progress = False
+    return model, model.weights.needs_views
 
 
 def score(found, labels):
@@ -403,7 +427,7 @@ def plot_curves(curves, args, k_starts, n_speakers, path):
                     continue
                 counts = np.asarray(runs, dtype=float)
                 epochs = np.arange(1, counts.shape[1] + 1)
-                name, colour = METHODS[method]
+                name, colour, _ = METHODS[method]
                 label = name if len(args.mu) == 1 else f"{name}, mu={mu:g}"
                 ax.plot(
                     epochs, counts.mean(axis=0), styles[i % len(styles)], color=colour, label=label

@@ -151,7 +151,10 @@ def _parse_args():
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--augmentation-weight", type=float, default=1.0)
     parser.add_argument("--symmetry-weight", type=float, default=1.0)
-    parser.add_argument("--mu", type=float, default=4.0)
+    parser.add_argument("--mu", type=float, default=2.0)
+    parser.add_argument(
+        "--views-per-step", type=int, default=2, help="views of each point per step (0: all)"
+    )
     parser.add_argument("--niter", type=int, default=20, help="k-means iterations")
     parser.add_argument("--gmm-iter", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
@@ -257,6 +260,7 @@ def _trained_as_asked(model, hidden, args):
     """Set a deep model's hidden sizes, epochs, seed and batch size from the command line."""
     model.hidden_sizes, model.epochs, model.seed = hidden, args.epochs, args.seed
     model.batch_size, model.progress = args.batch_size, False
+    model.views_per_step = args.views_per_step or None
     return model
 
 
@@ -264,7 +268,7 @@ def _print_clustering_table(rows, args):
     """Print NMI, ACC, AMI, ARI, cluster counts and times of every method."""
     print(
         f"\n## Clustering, {args.n} x {args.dim}, {args.clusters} true clusters, "
-        f"{args.views} views\n"
+        f"{args.views} views, {args.epochs} epochs of the deep methods\n"
     )
     print("| method | K start | clusters found | NMI | ACC | AMI | ARI | total s | s/epoch |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

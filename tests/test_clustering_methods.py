@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from camsat_lobes.clustering import (
     CAMSAT,
@@ -109,3 +110,21 @@ def test_history_round_trip_and_curves(tmp_path):
     assert json.loads((tmp_path / "history.json").read_text())
     png = plot_history({"CAMSAT": loaded}, tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_step_uses_views_per_step_views_and_imsat_ignores_views():
+    x, views, _ = sphere_blobs(n_clusters=3, per_cluster=20)
+    model = CAMSAT(6, hidden_sizes=(16,), epochs=1, batch_size=30, views_per_step=2, progress=False)
+    index = torch.arange(5)
+    with torch.random.fork_rng():
+        drawn = model._views_of(torch.from_numpy(views), index)
+    assert drawn.shape == (5, 2, x.shape[1])
+    for point, pair in zip(index, drawn):  # two different views of that very point
+        rows = [int(np.flatnonzero((views[point] == v.numpy()).all(axis=1))[0]) for v in pair]
+        assert rows[0] != rows[1]
+    first, again = (model.fit(x, views=views).labels for _ in range(2))
+    np.testing.assert_array_equal(first, again)  # the draws follow the seed
+    with pytest.raises(ValueError, match="views_per_step=1"):
+        CAMSAT(6, views_per_step=1)
+    imsat = IMSAT(6, hidden_sizes=(16,), epochs=2, batch_size=30, views_per_step=2, progress=False)
+    np.testing.assert_array_equal(imsat.fit(x).labels, imsat.fit(x, views=views).labels)

@@ -71,7 +71,7 @@ def test_help_lists_the_recipe_keys_with_their_comments():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Recipe keys of hparams/camsat.yaml" in result.stdout
-    assert "--seeds=null" in result.stdout and "--camsat_mu=4.0" in result.stdout
+    assert "--seeds=null" in result.stdout and "--camsat_mu=2.0" in result.stdout
     assert "Weight of the marginal entropy" in result.stdout
     assert "--distributed_backend" in result.stdout  # SpeechBrain's own options follow
 

@@ -101,7 +101,7 @@ def marginal_entropy(p):
     return entropy(p.mean(dim=0))
 
 
-def information_maximization_loss(p, mu=4.0):
+def information_maximization_loss(p, mu=2.0):
     """Information maximisation term H(Y|X) − μ·H(Y).
 
     With μ = 1 this is minus the mutual information between points and
