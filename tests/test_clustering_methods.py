@@ -126,5 +126,8 @@ def test_a_step_uses_views_per_step_views_and_imsat_ignores_views():
     np.testing.assert_array_equal(first, again)  # the draws follow the seed
     with pytest.raises(ValueError, match="views_per_step=1"):
         CAMSAT(6, views_per_step=1)
+    model.views_per_step = 1  # set after construction, as the benches do
+    with pytest.raises(ValueError, match="views_per_step=1"):
+        model.fit(x, views=views)
     imsat = IMSAT(6, hidden_sizes=(16,), epochs=2, batch_size=30, views_per_step=2, progress=False)
     np.testing.assert_array_equal(imsat.fit(x).labels, imsat.fit(x, views=views).labels)

@@ -57,6 +57,7 @@ from .validation import (
     check_labels,
     check_n_clusters,
     check_views,
+    check_views_per_step,
 )
 
 __all__ = ["LossWeights", "CAMSAT", "IMSAT"]
@@ -248,9 +249,7 @@ class CAMSAT:
         self.vat_eps_scale = vat_eps_scale
         self.vat_neighbours = vat_neighbours
         self.vat_power_iterations = vat_power_iterations
-        if views_per_step is not None and views_per_step < 2:
-            raise ValueError(f"views_per_step={views_per_step} must be at least 2 (or None)")
-        self.views_per_step = views_per_step
+        self.views_per_step = check_views_per_step(views_per_step)
         self.augment = augment if augment is not None else EmbeddingAugment()
         self.temperature = temperature
         self.mixup_alpha = mixup_alpha
@@ -307,8 +306,10 @@ class CAMSAT:
 
     def _views_of(self, views, index):
         """Return the views of the points ``index`` that one step uses (``views_per_step`` each)."""
-        if views is None or self.views_per_step is None or self.views_per_step >= views.shape[1]:
-            return None if views is None else views[index]
+        if views is None:
+            return None
+        if self.views_per_step is None or self.views_per_step >= views.shape[1]:
+            return views[index]
         draw = torch.rand(len(index), views.shape[1]).argsort(dim=1)[:, : self.views_per_step]
         return views[index[:, None], draw]
 
@@ -390,6 +391,7 @@ class CAMSAT:
         ['augmentation', 'conditional_entropy', 'epoch']
         """
         batch_size = check_batch_size(self.batch_size)
+        check_views_per_step(self.views_per_step)
         x = check_embeddings(embeddings)
         n, dim = x.shape
         n_clusters = check_n_clusters(self.n_clusters, n)

@@ -17,6 +17,7 @@ __all__ = [
     "check_n_clusters",
     "check_distinct_points",
     "check_batch_size",
+    "check_views_per_step",
 ]
 
 #: Rows hashed at a time when counting distinct points (bounds the memory used).
@@ -371,3 +372,39 @@ def check_batch_size(batch_size, name="batch_size"):
             f"{name} >= 2, typically a few hundred"
         )
     return batch_size
+
+
+def check_views_per_step(views_per_step):
+    """Check how many views of each point a CAMSAT step uses: None (all) or at least 2.
+
+    L_symmetry compares the views of a point with their mixture, so a step needs two.
+
+    Arguments
+    ---------
+    views_per_step : int or None
+        Views per point and step; None uses every view.
+
+    Returns
+    -------
+    int or None
+        The value, unchanged.
+
+    Raises
+    ------
+    ValueError
+        When it is below 2.
+
+    Example
+    -------
+    >>> check_views_per_step(2), check_views_per_step(None)
+    (2, None)
+    >>> check_views_per_step(1)
+    Traceback (most recent call last):
+    ...
+    ValueError: views_per_step=1 must be at least 2 (or None for every view)
+    """
+    if views_per_step is not None and views_per_step < 2:
+        raise ValueError(
+            f"views_per_step={views_per_step} must be at least 2 (or None for every view)"
+        )
+    return views_per_step
