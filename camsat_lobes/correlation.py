@@ -4,8 +4,11 @@ Each record describes one pseudo-label set and the speaker network trained on it
 its clustering metrics, the EER, and descriptive fields (method, family, input
 normalisation). :func:`correlation_table` correlates every metric with the EER
 inside groups of records (all systems, classical vs deep methods, L2 vs std
-scaling, ACC above vs below 50 %), and :func:`plot_correlation_heatmap` draws the
-table as the paper's heatmap.
+scaling, ACC above vs below 50 %: the paper's four heatmaps, :data:`HEATMAPS`),
+optionally split further by a field such as the regularisation
+(:func:`split_groups`) and with percentile intervals from a bootstrap over the
+records. :func:`plot_correlation_heatmap` draws a table as the paper's heatmap and
+:func:`write_coefficients_csv` lists every coefficient with its interval.
 
 Authors
  * camsat contributors 2026
@@ -20,9 +23,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_GROUPS",
+    "HEATMAPS",
     "METRICS",
     "correlation_table",
     "plot_correlation_heatmap",
+    "split_groups",
+    "write_coefficients_csv",
     "write_correlation_csv",
 ]
 
@@ -42,24 +48,78 @@ METRICS = (
     "davies_bouldin",
 )
 
-DEFAULT_GROUPS = {
-    "all": lambda r: True,
-    "classical": lambda r: r["family"] == "classical",
-    "deep": lambda r: r["family"] == "deep",
-    "L2": lambda r: r["embedding_norm"] == "l2",
-    "std": lambda r: r["embedding_norm"] == "std",
-    "ACC>=50%": lambda r: r["acc"] >= 0.5,
-    "ACC<50%": lambda r: r["acc"] < 0.5,
+#: Fewest sets a coefficient's bootstrap interval is computed from: resampling fewer
+#: pairs repeats the same few points, and the percentile interval means nothing.
+MIN_SETS_FOR_INTERVAL = 8
+
+#: The paper's four heatmaps, each a split of the pseudo-label sets into groups.
+HEATMAPS = {
+    "all": {"all": lambda r: True},
+    "family": {
+        "classical": lambda r: r["family"] == "classical",
+        "deep": lambda r: r["family"] == "deep",
+    },
+    "normalisation": {
+        "L2": lambda r: r["embedding_norm"] == "l2",
+        "std": lambda r: r["embedding_norm"] == "std",
+    },
+    "accuracy": {
+        "ACC>=50%": lambda r: r["acc"] >= 0.5,
+        "ACC<50%": lambda r: r["acc"] < 0.5,
+    },
 }
 
+#: Every group of the four heatmaps side by side.
+DEFAULT_GROUPS = {name: test for groups in HEATMAPS.values() for name, test in groups.items()}
 
-def correlation_table(records, metrics=METRICS, target="EER", groups=None, min_records=3):
+
+def split_groups(groups, field, values):
+    """Split every group by the value of one field (e.g. the regularisation).
+
+    Arguments
+    ---------
+    groups : dict of str -> callable
+        Group name to a test on a record.
+    field : str
+        The record field to split on.
+    values : sequence
+        Its values, one column per value inside each group.
+
+    Returns
+    -------
+    dict of str -> callable
+        ``"<group> | <value>"`` to the test of the group and the value.
+
+    Example
+    -------
+    >>> split = split_groups(HEATMAPS["all"], "mix", ["none", "i-mix"])
+    >>> list(split), split["all | i-mix"]({"mix": "i-mix"})
+    (['all | none', 'all | i-mix'], True)
+    """
+    return {
+        f"{name} | {value}": (lambda r, test=test, value=value: test(r) and r[field] == value)
+        for name, test in groups.items()
+        for value in values
+    }
+
+
+def correlation_table(
+    records,
+    metrics=METRICS,
+    target="EER",
+    groups=None,
+    min_records=3,
+    n_resamples=0,
+    confidence=0.95,
+    seed=1234,
+):
     """Pearson correlation of each metric with ``target`` inside each group of records.
 
     A coefficient that cannot be computed is NaN, and its reason is kept in
     ``notes`` (and logged once per group): a group with fewer than ``min_records``
     records, a constant or missing ``target`` in the group, or a constant or
-    missing metric.
+    missing metric. With ``n_resamples``, every coefficient also gets a percentile
+    interval from a bootstrap over the records of its group (the pseudo-label sets).
 
     Arguments
     ---------
@@ -74,12 +134,21 @@ def correlation_table(records, metrics=METRICS, target="EER", groups=None, min_r
         Group name to a test on a record; :data:`DEFAULT_GROUPS` by default.
     min_records : int
         Fewest records (with finite values) a coefficient is computed from.
+    n_resamples : int
+        Bootstrap resamples of each group's records for the intervals (0: none).
+    confidence : float
+        Coverage of the percentile intervals.
+    seed : int
+        Seed of the resampling.
 
     Returns
     -------
     dict
         ``{"groups": [...], "metrics": [...], "r": (M, G) array, "n": [records per
         group], "notes": (M, G) array of str}``; a note is empty where ``r`` is a number.
+        With ``n_resamples``, also ``"low"`` and ``"high"``: (M, G) interval bounds
+        (NaN for a group of fewer than :data:`MIN_SETS_FOR_INTERVAL` sets, or where
+        fewer than half the resamples give a coefficient).
 
     Example
     -------
@@ -87,13 +156,20 @@ def correlation_table(records, metrics=METRICS, target="EER", groups=None, min_r
     >>> table = correlation_table(records, ["acc", "nmi"], groups={"all": lambda r: True})
     >>> table["r"].round(3).tolist(), table["n"]
     ([[-1.0], [-1.0]], [3])
+    >>> noise = [1, -1, 0, 1, -1, 0, 1, -1, 0, 1]
+    >>> noisy = [{"acc": a / 10, "EER": 10 - a / 2 + e} for a, e in zip(range(10), noise)]
+    >>> table = correlation_table(noisy, ["acc"], groups={"all": lambda r: True}, n_resamples=200)
+    >>> bool(table["low"][0, 0] <= table["r"][0, 0] <= table["high"][0, 0])
+    True
     >>> flat = [{"acc": a, "EER": 0.0} for a in (0.2, 0.5, 0.9)]
     >>> correlation_table(flat, ["acc"], groups={"all": lambda r: True})["notes"].tolist()
     [['EER constant']]
     """
     groups = DEFAULT_GROUPS if groups is None else groups
     r = np.full((len(metrics), len(groups)), np.nan)
+    low, high = np.full_like(r, np.nan), np.full_like(r, np.nan)
     notes = np.full((len(metrics), len(groups)), "", dtype=object)
+    rng = np.random.default_rng(seed)
     counts = []
     for g, (name, test) in enumerate(groups.items()):
         members = [rec for rec in records if test(rec)]
@@ -113,7 +189,35 @@ def correlation_table(records, metrics=METRICS, target="EER", groups=None, min_r
                 notes[m, g] = f"{metric} constant"
             else:
                 r[m, g] = np.corrcoef(x[keep], y[keep])[0, 1]
-    return {"groups": list(groups), "metrics": list(metrics), "r": r, "n": counts, "notes": notes}
+                if n_resamples and keep.sum() >= MIN_SETS_FOR_INTERVAL:
+                    resampled = _bootstrap_pearson(x[keep], y[keep], n_resamples, rng)
+                    low[m, g], high[m, g] = _percentile_interval(resampled, confidence)
+    table = {"groups": list(groups), "metrics": list(metrics), "r": r, "n": counts, "notes": notes}
+    if n_resamples:
+        table.update(low=low, high=high, confidence=confidence, n_resamples=n_resamples)
+    return table
+
+
+def _bootstrap_pearson(x, y, n_resamples, rng):
+    """Pearson r of ``n_resamples`` resamples (with replacement) of the pairs (x, y).
+
+    A resample in which x or y is constant gives NaN.
+    """
+    idx = rng.integers(0, len(x), size=(n_resamples, len(x)))
+    xs = x[idx] - x[idx].mean(axis=1, keepdims=True)
+    ys = y[idx] - y[idx].mean(axis=1, keepdims=True)
+    norms = np.sqrt((xs**2).sum(axis=1) * (ys**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, (xs * ys).sum(axis=1) / norms, np.nan)
+
+
+def _percentile_interval(values, confidence):
+    """Percentile interval of the finite values (NaN when fewer than half are finite)."""
+    finite = values[np.isfinite(values)]
+    if len(finite) < len(values) / 2:
+        return np.nan, np.nan
+    tail = (1.0 - confidence) / 2.0
+    return tuple(np.quantile(finite, [tail, 1.0 - tail]))
 
 
 def _target_problem(y, target, min_records):
@@ -156,8 +260,62 @@ def write_correlation_csv(table, path):
             writer.writerow([metric, *(_cell(v, why, 4) for v, why in zip(row, reasons))])
 
 
+def write_coefficients_csv(tables, path):
+    """Write every coefficient with its interval, one row per (heatmap, group, metric).
+
+    Arguments
+    ---------
+    tables : dict of str -> dict
+        Heatmap name to its table from :func:`correlation_table` (with intervals).
+    path : str or path
+        The CSV file to write: columns heatmap, group, metric, n, r, low, high, note
+        (the note says why a coefficient is missing; ``significant`` is whether the
+        interval excludes 0).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> records = [{"acc": a, "EER": 10 - 5 * a + e} for a, e in zip([.1, .4, .9], [1, -1, 0])]
+    >>> table = correlation_table(records, ["acc"], groups={"all": lambda r: True}, n_resamples=50)
+    >>> path = Path(tempfile.mkdtemp()) / "coefficients.csv"
+    >>> write_coefficients_csv({"all": table}, path)
+    >>> path.read_text().splitlines()[0]
+    'heatmap,group,metric,n,r,low,high,significant,note'
+    """
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["heatmap", "group", "metric", "n", "r", "low", "high", "significant", "note"]
+        )
+        for heatmap, table in tables.items():
+            low = table.get("low", np.full(np.shape(table["r"]), np.nan))
+            high = table.get("high", np.full(np.shape(table["r"]), np.nan))
+            for (m, g), value in np.ndenumerate(table["r"]):
+                lo, hi = low[m, g], high[m, g]
+                significant = bool(lo > 0 or hi < 0) if np.isfinite([lo, hi]).all() else ""
+                writer.writerow(
+                    [
+                        heatmap,
+                        table["groups"][g],
+                        table["metrics"][m],
+                        table["n"][g],
+                        *(_number(v) for v in (value, lo, hi)),
+                        significant,
+                        table["notes"][m][g],
+                    ]
+                )
+
+
+def _number(value):
+    """Four decimals, or an empty cell for NaN."""
+    return "" if np.isnan(value) else f"{value:.4f}"
+
+
 def plot_correlation_heatmap(table, path, title="Pearson correlation with EER"):
     """Draw a correlation table as a heatmap PNG (blue negative, red positive).
+
+    With intervals in the table, a coefficient whose interval excludes 0 is starred.
 
     Arguments
     ---------
@@ -193,8 +351,11 @@ def plot_correlation_heatmap(table, path, title="Pearson correlation with EER"):
     ax.set_yticks(range(len(table["metrics"])))
     ax.set_yticklabels(table["metrics"])
     notes = table.get("notes", np.full(r.shape, ""))
+    low, high = table.get("low"), table.get("high")
     for (m, g), value in np.ndenumerate(r):
         text = _cell(value, notes[m][g], 2)
+        if low is not None and (low[m, g] > 0 or high[m, g] < 0):
+            text += "*"  # the interval excludes 0
         ax.text(g, m, text, ha="center", va="center", fontsize=8 if len(text) > 5 else None)
     fig.colorbar(image, ax=ax, label="Pearson r")
     ax.set_title(title)

@@ -77,3 +77,58 @@ def test_csv_and_heatmap_are_written(tmp_path):
     assert len(rows[1]) == 1 + len(DEFAULT_GROUPS)
     plot_correlation_heatmap(table, tmp_path / "heatmap.png")
     assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_intervals_cover_the_coefficient_and_narrow_with_more_sets():
+    from camsat_lobes.correlation import HEATMAPS
+
+    widths = []
+    for n in (8, 80):
+        records = make_records(n, seed=3)
+        table = correlation_table(records, ["acc"], groups=HEATMAPS["all"], n_resamples=500)
+        low, r, high = table["low"][0, 0], table["r"][0, 0], table["high"][0, 0]
+        assert low <= r <= high and high < 0  # a strong negative correlation, significant
+        widths.append(high - low)
+    assert widths[1] < widths[0]
+    # Same seed, same intervals.
+    again = correlation_table(records, ["acc"], groups=HEATMAPS["all"], n_resamples=500)
+    assert again["low"][0, 0] == table["low"][0, 0]
+
+
+def test_heatmap_columns_split_by_regularisation_and_the_csv_lists_every_coefficient(tmp_path):
+    from camsat_lobes.correlation import HEATMAPS, split_groups, write_coefficients_csv
+
+    records = []
+    for regularisation in ("none", "imix"):
+        for r in make_records(9, seed=5):
+            records.append({**r, "regularisation": regularisation})
+    # i-mix sets with a constant EER: their column is explained, not drawn empty.
+    for r in records[9:]:
+        r["EER"] = 5.0
+    tables = {
+        variant: correlation_table(
+            records,
+            ["acc", "nmi"],
+            groups=split_groups(groups, "regularisation", ["none", "imix"]),
+            n_resamples=100,
+        )
+        for variant, groups in HEATMAPS.items()
+    }
+    assert tables["family"]["groups"] == [
+        "classical | none",
+        "classical | imix",
+        "deep | none",
+        "deep | imix",
+    ]
+    assert tables["all"]["n"] == [9, 9]
+    assert tables["all"]["notes"][0, 1] == "EER constant"
+    write_coefficients_csv(tables, tmp_path / "coefficients.csv")
+    rows = list(csv.DictReader(open(tmp_path / "coefficients.csv")))
+    assert len(rows) == 2 * sum(len(t["groups"]) for t in tables.values())
+    imix = [r for r in rows if r["heatmap"] == "all" and r["group"] == "all | imix"]
+    assert {r["note"] for r in imix} == {"EER constant"} and {r["r"] for r in imix} == {""}
+    none_acc = next(r for r in rows if r["group"] == "all | none" and r["metric"] == "acc")
+    assert float(none_acc["low"]) <= float(none_acc["r"]) <= float(none_acc["high"])
+    assert none_acc["significant"] == "True"
+    plot_correlation_heatmap(tables["family"], tmp_path / "family.png")
+    assert (tmp_path / "family.png").read_bytes()[:4] == b"\x89PNG"

@@ -131,3 +131,26 @@ def test_a_step_uses_views_per_step_views_and_imsat_ignores_views():
         model.fit(x, views=views)
     imsat = IMSAT(6, hidden_sizes=(16,), epochs=2, batch_size=30, views_per_step=2, progress=False)
     np.testing.assert_array_equal(imsat.fit(x).labels, imsat.fit(x, views=views).labels)
+
+
+def test_label_flip_moves_exactly_the_fraction_to_other_clusters():
+    from camsat_lobes.clustering import LabelFlipClusterer
+
+    true = np.repeat(np.arange(10), 30)
+    x = np.zeros((true.size, 4))
+    result = LabelFlipClusterer(0.3, seed=1).fit(x, true_labels=true)
+    assert (result.labels != true).sum() == 90  # every chosen point lands elsewhere
+    assert set(result.labels) <= set(range(10))
+    again = LabelFlipClusterer(0.3, seed=1).fit(x, true_labels=true)
+    assert (again.labels == result.labels).all()
+    assert (LabelFlipClusterer(0.0).fit(x, true_labels=true).labels == true).all()
+    metrics = clustering_metrics(result.labels, true)
+    assert 0.6 < metrics["acc"] < 0.8  # about 1 - 0.3
+    wider = LabelFlipClusterer(1.0, n_clusters=15, seed=1).fit(x, true_labels=true)
+    assert (wider.labels != true).all() and wider.labels.max() <= 14
+    with pytest.raises(ValueError, match="flip_fraction must be in"):
+        LabelFlipClusterer(1.5)
+    with pytest.raises(ValueError, match="at least the number of true classes"):
+        LabelFlipClusterer(0.1, n_clusters=5).fit(x, true_labels=true)
+    with pytest.raises(ValueError, match="300 entries for 10 embeddings"):
+        LabelFlipClusterer(0.1).fit(x[:10], true_labels=true)

@@ -5,6 +5,8 @@ ClusteringResult``:
 
 - :class:`KMeansClusterer` (faiss), :class:`GMMClusterer` (scikit-learn),
   :class:`AHCClusterer` (scikit-learn, k-means + weighted merge above a size);
+- :class:`LabelFlipClusterer`: the true labels with a fraction flipped, for studies
+  that need pseudo-label sets of every quality;
 - :class:`CAMSAT` and :class:`IMSAT` (an MLP head trained with VAT,
   information maximisation and augmentation-consistency terms; the ablations
   SupCon, Mixup and InfoNCE are switched on through :class:`LossWeights`).
@@ -22,6 +24,7 @@ Authors
 from .augment import EmbeddingAugment
 from .baselines import AHCClusterer, GMMClusterer, KMeansClusterer, weighted_linkage
 from .camsat import CAMSAT, IMSAT, LossWeights
+from .degraded import LabelFlipClusterer
 from .geometry import cluster_means, l2_normalize, nearest_neighbours
 from .heads import ClusteringHead
 from .history import load_history, plot_history, save_history
@@ -44,6 +47,7 @@ __all__ = [
     "GMMClusterer",
     "IMSAT",
     "KMeansClusterer",
+    "LabelFlipClusterer",
     "LossWeights",
     "check_embeddings",
     "check_labels",

@@ -1,20 +1,34 @@
 #!/usr/bin/env python3
-"""Which clustering metric predicts the EER? The paper's correlation study as one command.
+"""The paper's studies over many pseudo-label sets, as one command.
 
 Many pseudo-label sets are made from the same stage-1 embeddings (clustering
-methods x numbers of clusters x input normalisations), a speaker network is
-trained on each with every chosen loss, and the Pearson correlation of each
-clustering metric with the EER is drawn as heatmaps (all systems; classical vs
-deep methods; L2 vs std scaling; ACC above vs below 50 %).
+methods x numbers of clusters x input normalisations x method settings, and the
+true labels with a fraction flipped), and a speaker network is trained on each set
+with every chosen loss and regularisation (none, i-mix, l-mix). Two studies read
+the results:
 
-    python analysis.py hparams/analysis.yaml                # the full grid
-    python analysis.py hparams/analysis.yaml --grid=quick   # a smaller grid for a first look
+- **correlations**: the Pearson correlation of each clustering metric with the EER,
+  with 95 % intervals from a bootstrap over the pseudo-label sets, drawn as the
+  paper's four heatmaps (all sets; classical vs deep methods; L2 vs std inputs;
+  ACC above vs below 50 %), one column per regularisation;
+- **by loss**: every set's EER with its interval (bootstrap over test speakers)
+  for every loss, the margin-loss comparison.
+
+    python analysis.py hparams/analysis.yaml                 # the correlation grid
+    python analysis.py hparams/analysis.yaml --grid=margins  # six losses x three label sets
+    python analysis.py hparams/analysis.yaml --grid=quick    # a small grid for a first look
 
 ``hparams/analysis.yaml`` names the grid and the chain's own hyperparameter file
 (``base_hparams``); a command-line override goes to the file that defines its key.
-It runs the stages of ``train.py`` (same folders, same skipping and resuming) with
-the grid as the list of systems, then writes ``analysis/correlations_<loss>.{csv,png}``
-and ``analysis/records.csv`` under the output folder.
+The stages of ``train.py`` run with the grid as the list of systems (same folders,
+same skipping and resuming), one pass per regularisation, and the tables and
+heatmaps are written after every pass from the networks finished so far, so a
+study stopped early still reports its finished columns. A pseudo-label set is
+clustered once and shared by every loss and regularisation trained on it.
+
+Outputs, under ``<output_folder>/analysis/``: ``records.csv`` (one row per trained
+network), ``coefficients_<loss>.csv`` and ``heatmap_<variant>_<loss>.png``,
+``eer_by_loss.md`` and ``summary.json`` (counts and wall times).
 
 Authors
  * camsat contributors 2026
@@ -23,78 +37,272 @@ Authors
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import speechbrain as sb
 import yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
+from ruamel.yaml import YAML
 
+from camsat_lobes.bootstrap import bootstrap_intervals, format_interval
 from camsat_lobes.correlation import (
+    HEATMAPS,
     correlation_table,
     plot_correlation_heatmap,
-    write_correlation_csv,
+    split_groups,
+    write_coefficients_csv,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import Chain, run  # noqa: E402
+from train import Chain, read_csv_column, run  # noqa: E402
 from train import load_hparams as load_chain_hparams  # noqa: E402
 
 FRAGMENTS = Path(__file__).resolve().parents[3] / "hparams"
 DEEP_METHODS = ("imsat", "camsat")
+DEGRADED_METHODS = ("flipped",)
+GRID_AXES = ("k_factors", "norms")  # every other key of a grid entry is a fragment setting
 
 
-def clusterer(method, n_clusters, seed, overrides):
-    """Build the clusterer of one grid point from its reusable fragment."""
-    fragment = FRAGMENTS / "clustering" / f"{method}.yaml"
-    with open(fragment) as f:
-        values = {"n_clusters": n_clusters, "seed": seed, **overrides.get(method, {})}
+def clusterer(method, values):
+    """Build one clusterer from its reusable fragment with ``values`` overridden."""
+    with open(FRAGMENTS / "clustering" / f"{method}.yaml") as f:
         return load_hyperpyyaml(f, values)["clusterer"]
 
 
-def grid_systems(study, n_speakers, seed):
-    """One system per (method, K, normalisation, loss) of the chosen grid."""
-    grid = study["grids"][study["grid"]]
-    systems = {}
-    for method in grid["methods"]:
-        for factor in grid["k_factors"]:
+def pseudo_label_sets(study, n_speakers, seed):
+    """One entry per pseudo-label set of the chosen grid: name -> method, norm, clusterer.
+
+    A grid entry gives a method its numbers of clusters (multiples of the true count),
+    its input normalisations, and lists of values of its fragment's own settings
+    (e.g. ``mu`` or ``flip_fraction``); the sets are all their combinations.
+    """
+    sets = {}
+    for method, entry in study["grids"][study["grid"]]["sets"].items():
+        settings = {key: values for key, values in entry.items() if key not in GRID_AXES}
+        for factor in entry["k_factors"]:
             k = max(2, round(factor * n_speakers))
-            for norm in grid["norms"]:
-                for loss in grid["losses"]:
-                    with open(FRAGMENTS / "losses" / f"{loss}.yaml") as f:
-                        speaker_loss = load_hyperpyyaml(f)
-                    systems[f"{method}_k{k}_{norm}_{loss}"] = {
-                        "clusterer": clusterer(method, k, seed, study["method_overrides"]),
-                        "embedding_norm": norm,
-                        "speaker_loss": speaker_loss,
+            for norm in entry["norms"]:
+                for chosen in _combinations(settings):
+                    name = "_".join(
+                        [f"{method}_k{k}_{norm}", *(f"{key}{v:g}" for key, v in chosen.items())]
+                    )
+                    values = {"n_clusters": k, "seed": seed, **chosen}
+                    sets[name] = {
                         "method": method,
-                        "loss": loss,
+                        "embedding_norm": norm,
+                        "clusterer": clusterer(method, values),
                     }
+    return sets
+
+
+def _combinations(settings):
+    """Every combination of the listed setting values (one empty combination if none)."""
+    combos = [{}]
+    for key, values in settings.items():
+        combos = [{**combo, key: value} for combo in combos for value in values]
+    return combos
+
+
+def grid_systems(study, n_speakers, seed):
+    """One system per (pseudo-label set, loss, regularisation) of the chosen grid.
+
+    The first system of a set clusters; the others take its labels (``labels_from``).
+    """
+    grid = study["grids"][study["grid"]]
+    losses = {}
+    for loss in grid["losses"]:
+        with open(FRAGMENTS / "losses" / f"{loss}.yaml") as f:
+            losses[loss] = load_hyperpyyaml(f)
+    systems = {}
+    for set_name, spec in pseudo_label_sets(study, n_speakers, seed).items():
+        owner = None
+        for regularisation in grid["regularisations"]:
+            for loss in grid["losses"]:
+                name = f"{set_name}_{loss}_{regularisation}"
+                systems[name] = {
+                    **spec,
+                    "set": set_name,
+                    "loss": loss,
+                    "regularisation": regularisation,
+                    "speaker_loss": losses[loss],
+                    "speaker_mixup": study["regularisations"][regularisation],
+                }
+                if owner is not None:
+                    systems[name]["labels_from"] = owner
+                owner = owner or name
     return systems
 
 
-def collect_records(chain):
-    """One record per trained system: clustering metrics, EER and grid fields."""
-    records = []
-    for name, spec in chain.hparams["systems"].items():
-        folder = chain.round_folder(1) / "systems" / name
+def collect_records(round_folder, systems):
+    """One record per finished network: clustering metrics, EER and the grid fields.
+
+    The EER is that of the every-pair trial list when the run scored it (more trials),
+    else that of the VoxCeleb-style list; its interval comes from ``intervals.json``.
+    """
+    intervals_file = round_folder / "intervals.json"
+    intervals = json.loads(intervals_file.read_text()) if intervals_file.exists() else {}
+    records, missing = [], []
+    for name, spec in systems.items():
+        folder = round_folder / "systems" / name
         if (folder / "collapsed.json").exists():
             print(f"{name}: left out, {json.loads((folder / 'collapsed.json').read_text())}")
             continue
-        metrics = json.loads((folder / "clustering_metrics.json").read_text())
+        if not (folder / "verification.json").exists():
+            missing.append(name)
+            continue
         result = json.loads((folder / "verification.json").read_text())
+        trial_list = "all_pairs" if "all_pairs" in result else "voxceleb"
+        interval = intervals.get(trial_list, {}).get(name, {})
         records.append(
             {
-                **metrics,
+                **json.loads((folder / "clustering_metrics.json").read_text()),
                 "system": name,
+                "set": spec["set"],
                 "method": spec["method"],
-                "loss": spec["loss"],
-                "family": "deep" if spec["method"] in DEEP_METHODS else "classical",
+                "family": _family(spec["method"]),
                 "embedding_norm": spec["embedding_norm"],
-                "EER": result["EER"],
-                "minDCF": result["minDCF"],
+                "loss": spec["loss"],
+                "regularisation": spec["regularisation"],
+                "trial_list": trial_list,
+                "EER": result[trial_list]["EER"],
+                "EER_low": interval.get("EER_low", float("nan")),
+                "EER_high": interval.get("EER_high", float("nan")),
+                "minDCF": result[trial_list]["minDCF"],
             }
         )
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        print(f"{len(missing)} networks not finished yet (rerun to resume): {shown}")
     return records
+
+
+def _family(method):
+    """classical, deep or degraded (the flipped true labels)."""
+    if method in DEEP_METHODS:
+        return "deep"
+    return "degraded" if method in DEGRADED_METHODS else "classical"
+
+
+def write_study(records, regularisations, out, n_resamples, seed):
+    """Write the records, the coefficient CSVs, the four heatmaps per loss and the EER table."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "records.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=sorted({k for r in records for k in r}))
+        writer.writeheader()
+        writer.writerows(records)
+    for loss in sorted({r["loss"] for r in records}):
+        of_loss = [r for r in records if r["loss"] == loss]
+        tables = {}
+        for variant, groups in HEATMAPS.items():
+            tables[variant] = correlation_table(
+                of_loss,
+                groups=split_groups(groups, "regularisation", regularisations),
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            plot_correlation_heatmap(
+                tables[variant],
+                out / f"heatmap_{variant}_{loss}.png",
+                title=f"Pearson r with EER ({loss}; * : 95 % interval excludes 0)",
+            )
+        write_coefficients_csv(tables, out / f"coefficients_{loss}.csv")
+    (out / "eer_by_loss.md").write_text(eer_by_loss(records))
+
+
+def add_paired_differences(chain, records, n_resamples):
+    """Add to every record its EER difference to its set's first network, with an interval.
+
+    The first network of a set is that of the grid's first regularisation and first
+    loss (e.g. AAM without mixup). The difference is paired: both networks are scored
+    on the same bootstrap resamples of the test speakers, so a difference whose
+    interval excludes 0 is significant (``dEER_significant``).
+    """
+    if not records:
+        return
+    trial_list = records[0]["trial_list"]
+    trials = chain.trial_lists()[trial_list]
+    test_csv = chain.data / "test.csv"
+    speaker_of = dict(zip(read_csv_column(test_csv, "ID"), read_csv_column(test_csv, "spk_id")))
+    by_set = {}
+    for record in records:
+        by_set.setdefault(record["set"], []).append(record)
+    for members in by_set.values():
+        reference = members[0]["system"]
+        scores = {
+            r["system"]: np.loadtxt(
+                chain.round_folder(1) / "systems" / r["system"] / f"scores_{trial_list}.txt"
+            )
+            for r in members
+        }
+        result = bootstrap_intervals(
+            scores,
+            np.array([label for label, _, _ in trials]),
+            [speaker_of[e] for _, e, _ in trials],
+            [speaker_of[t] for _, _, t in trials],
+            reference=reference,
+            n_resamples=n_resamples,
+            p_target=chain.hparams["p_target"],
+            seed=chain.hparams["seed"],
+        )
+        for record in members:
+            d = result["differences"].get(record["system"])
+            if d is not None:
+                record.update(
+                    compared_with=reference,
+                    dEER=d["EER"],
+                    dEER_low=d["EER_low"],
+                    dEER_high=d["EER_high"],
+                    dEER_significant=d["EER_significant"],
+                )
+
+
+def eer_by_loss(records):
+    """Markdown table: one row per (pseudo-label set, regularisation), one column per loss.
+
+    A cell is the EER with its interval and, for all but a set's first network, the
+    paired difference to that network (starred where its interval excludes 0).
+    """
+    losses = sorted({r["loss"] for r in records})
+    rows = {}
+    for r in records:
+        row = rows.setdefault((r["set"], r["regularisation"]), {})
+        row[r["loss"]] = r
+    lines = [
+        "EER % [95 % interval, bootstrap over test speakers] on the "
+        f"{records[0]['trial_list'] if records else ''} trial list; Δ: paired difference "
+        "to the set's first network (* : its interval excludes 0)",
+        "",
+        "| pseudo-labels | clusters | ACC | regularisation | " + " | ".join(losses) + " |",
+        "|---" * (4 + len(losses)) + "|",
+    ]
+    for (set_name, regularisation), by_loss in rows.items():
+        first = next(iter(by_loss.values()))
+        row = [set_name, str(first["n_clusters"]), f"{first['acc']:.3f}", regularisation]
+        row += [_eer_cell(by_loss.get(loss)) for loss in losses]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _eer_cell(record):
+    """EER [interval], and the paired difference when the record has one."""
+    if record is None:
+        return "–"
+    text = format_interval(record["EER"], record["EER_low"], record["EER_high"])
+    if "dEER" in record:
+        difference = (record["dEER"], record["dEER_low"], record["dEER_high"])
+        text += f"; Δ {format_interval(*difference, signed=True)}"
+        text += "*" if record["dEER_significant"] else ""
+    return text
+
+
+def stage_seconds(round_folder):
+    """Seconds recorded by every finished stage of the study's systems (all passes)."""
+    return sum(
+        json.loads(marker.read_text())["seconds"]
+        for marker in (round_folder / "systems").rglob("done.json")
+    )
 
 
 def load_hparams(study_file, overrides):
@@ -104,11 +312,14 @@ def load_hparams(study_file, overrides):
     """
     overrides = yaml.safe_load(overrides) or {}
     with open(study_file) as f:
-        keys = set(yaml.safe_load(f))
+        keys = set(YAML().load(f))  # round-trip loading keeps the !ref and !new tags unresolved
     study_overrides = {k: v for k, v in overrides.items() if k in keys}
     with open(study_file) as f:
         study = load_hyperpyyaml(f, study_overrides)
-    chain_overrides = {k: v for k, v in overrides.items() if k not in keys}
+    chain_overrides = {
+        **study["grids"][study["grid"]].get("chain_overrides", {}),
+        **{k: v for k, v in overrides.items() if k not in keys},
+    }
     chain_overrides.update(output_folder=study["output_folder"], true_labels_reference=False)
     base_file = Path(study_file).parent / study["base_hparams"]
     hparams = load_chain_hparams(base_file, chain_overrides)
@@ -118,31 +329,37 @@ def load_hparams(study_file, overrides):
 
 
 def main(argv):
-    """Run the grid through the chain and draw the correlation heatmaps."""
+    """Run the grid through the chain, one pass per regularisation, writing the study after each."""
     study_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
     study, hparams, resolved = load_hparams(study_file, overrides)
     sb.create_experiment_directory(hparams["output_folder"], study_file, overrides)
-    hparams["systems"] = grid_systems(study, hparams["n_speakers"], hparams["seed"])
-    chain = Chain(hparams, run_opts, skip_collapsed=True)
-    chain.resolved_hparams_file = Path(hparams["output_folder"]) / "chain_hyperparams.yaml"
-    chain.resolved_hparams_file.write_text(resolved)
-    run(chain, "prepare", "verify")
-
+    systems = grid_systems(study, hparams["n_speakers"], hparams["seed"])
+    regularisations = study["grids"][study["grid"]]["regularisations"]
     out = Path(hparams["output_folder"]) / "analysis"
-    out.mkdir(exist_ok=True)
-    records = collect_records(chain)
-    with open(out / "records.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=sorted({k for r in records for k in r}))
-        writer.writeheader()
-        writer.writerows(records)
-    for loss in sorted({r["loss"] for r in records}):
-        table = correlation_table([r for r in records if r["loss"] == loss])
-        write_correlation_csv(table, out / f"correlations_{loss}.csv")
-        plot_correlation_heatmap(
-            table, out / f"correlations_{loss}.png", title=f"Pearson r with EER ({loss})"
-        )
-    print(f"{len(records)} systems; heatmaps and tables in {out}")
+    round_folder = Path(hparams["output_folder"]) / "round1"
+    start = time.time()
+    for regularisation in regularisations:
+        hparams["systems"] = {
+            name: spec for name, spec in systems.items() if spec["regularisation"] == regularisation
+        }
+        chain = Chain(hparams, run_opts, skip_collapsed=True)
+        chain.resolved_hparams_file = Path(hparams["output_folder"]) / "chain_hyperparams.yaml"
+        chain.resolved_hparams_file.write_text(resolved)
+        run(chain, "prepare", "verify")
+        records = collect_records(round_folder, systems)
+        add_paired_differences(chain, records, study["n_resamples"])
+        write_study(records, regularisations, out, study["n_resamples"], hparams["seed"])
+        summary = {
+            "grid": study["grid"],
+            "pseudo_label_sets": len({spec["set"] for spec in systems.values()}),
+            "networks": len(systems),
+            "networks_finished": len(records),
+            "seconds_this_run": round(time.time() - start),
+            "seconds_all_stages": round(stage_seconds(round_folder)),
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        print(f"{regularisation} done: {json.dumps(summary)}; tables and heatmaps in {out}")
 
 
 if __name__ == "__main__":

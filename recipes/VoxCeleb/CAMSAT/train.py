@@ -80,6 +80,13 @@ logger = logging.getLogger(__name__)
 STAGES = ("prepare", "encoder", "extract", "cluster", "train", "verify", "report")
 STAGE1 = "stage1"  # the system that scores the stage-1 embeddings directly
 TRUE_LABELS = "true_labels"
+# What the cluster stage leaves in a system's folder (copied for ``labels_from``).
+CLUSTERING_FILES = (
+    "pseudo_labels.csv",
+    "clustering_metrics.json",
+    "history.json",
+    "collapsed.json",
+)
 TRIAL_LISTS = {"voxceleb": "trials.csv", "all_pairs": "trials_all_pairs.csv"}
 # Where, in the resolved hyperparameters, the modules of an exported model are built.
 EXPORTED_NODES = {
@@ -346,6 +353,10 @@ class Chain:
 
             def work(system=system, folder=folder):
                 """Cluster with one system, then save its pseudo-labels and metrics."""
+                source = self.system_option(system, "labels_from", None)
+                if source is not None:  # the same pseudo-labels, another training setup
+                    self.copy_clustering(folder.parent / source, folder)
+                    return
                 norm = self.system_option(system, "embedding_norm", self.hparams["embedding_norm"])
                 x = normalize_embeddings(raw_x, norm)
                 views = None
@@ -373,6 +384,18 @@ class Chain:
                 (folder / "history.json").write_text(json.dumps(history, indent=2))
 
             self.on_main(folder, f"cluster {system}", work)
+
+    @staticmethod
+    def copy_clustering(source, folder):
+        """Give a system the pseudo-labels (and metrics) of an already clustered one."""
+        if not (source / "done.json").exists():
+            raise RuntimeError(
+                f"{folder.name!r} takes its labels from {source.name!r} (labels_from), which "
+                "is not clustered yet: list it before the systems that share its labels."
+            )
+        for name in CLUSTERING_FILES:
+            if (source / name).exists():
+                shutil.copy2(source / name, folder / name)
 
     def collapse(self, system, n_found):
         """Say why a clustering kept too few clusters to train on (None when it is fine)."""
@@ -404,8 +427,10 @@ class Chain:
         )
         if hp["init_from_stage1"] and not load:
             self.start_from_stage1(modules["embedding_model"])
-        # The true-label network has its own epochs (label noise favours shorter training).
+        # The true-label network has its own epochs (label noise favours shorter training);
+        # a system may set its own epochs and mixup (studies comparing training setups).
         epochs = hp["true_labels_epochs"] if system == TRUE_LABELS else hp["speaker_epochs"]
+        epochs = self.system_option(system, "speaker_epochs", epochs)
         counter = hp["epoch_counter"](limit=epochs)
         checkpointer = hp["checkpointer"](folder, recoverables={**modules, "counter": counter})
         brain = SpeakerBrain(
@@ -413,7 +438,7 @@ class Chain:
             opt_class=hp["opt_class"],
             hparams={
                 "wav_augment": hp["train_augment"](self.augmentation_sets()),
-                "mixup": hp["mixup"],
+                "mixup": self.system_option(system, "speaker_mixup", hp["mixup"]),
                 "lr_annealing": hp["lr_annealing"](epoch_count=epochs),
                 "train_logger": hp["train_logger"](folder / "train_log.txt"),
             },
