@@ -46,7 +46,12 @@ from camsat_lobes.verification import (
     compute_min_dcf,
 )
 
-__all__ = ["bootstrap_intervals", "format_interval", "speaker_bootstrap_weights"]
+__all__ = [
+    "bootstrap_intervals",
+    "format_interval",
+    "percentile_interval",
+    "speaker_bootstrap_weights",
+]
 
 # Resamples x trials evaluated at once: bounds the memory of one block (16 MiB per
 # float64 array) while keeping the work vectorised; larger blocks are no faster.
@@ -127,7 +132,26 @@ def speaker_bootstrap_weights(enrol_speakers, test_speakers, n_resamples=1000, s
     return _trial_weights(counts, enrol_idx, test_idx)
 
 
-def _interval(values, confidence):
+def percentile_interval(values, confidence=0.95):
+    """Percentile interval of bootstrap values: from the lower to the upper tail quantile.
+
+    Arguments
+    ---------
+    values : array_like
+        The statistic on every resample.
+    confidence : float
+        Coverage of the interval (0.95: the 2.5th to the 97.5th percentile).
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``.
+
+    Example
+    -------
+    >>> percentile_interval(np.arange(101), confidence=0.5)
+    (25.0, 75.0)
+    """
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)
@@ -265,7 +289,7 @@ def bootstrap_intervals(
             "minDCF": compute_min_dcf(scores, labels, p_target=p_target),
         }
         for metric in ("EER", "minDCF"):
-            entry[f"{metric}_low"], entry[f"{metric}_high"] = _interval(
+            entry[f"{metric}_low"], entry[f"{metric}_high"] = percentile_interval(
                 resampled[name][metric], confidence
             )
         result[name] = {key: entry[key] for key in _ENTRY_ORDER}
@@ -294,7 +318,7 @@ def _paired_differences(result, resampled, reference, confidence):
         entry = {"reference": reference}
         for metric in ("EER", "minDCF"):
             entry[metric] = float(result[name][metric] - result[reference][metric])
-            low, high = _interval(
+            low, high = percentile_interval(
                 resampled[name][metric] - resampled[reference][metric], confidence
             )
             entry[f"{metric}_low"], entry[f"{metric}_high"] = low, high

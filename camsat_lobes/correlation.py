@@ -19,6 +19,8 @@ import logging
 
 import numpy as np
 
+from camsat_lobes.bootstrap import percentile_interval
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -191,7 +193,7 @@ def correlation_table(
                 r[m, g] = np.corrcoef(x[keep], y[keep])[0, 1]
                 if n_resamples and keep.sum() >= MIN_SETS_FOR_INTERVAL:
                     resampled = _bootstrap_pearson(x[keep], y[keep], n_resamples, rng)
-                    low[m, g], high[m, g] = _percentile_interval(resampled, confidence)
+                    low[m, g], high[m, g] = _finite_percentile_interval(resampled, confidence)
     table = {"groups": list(groups), "metrics": list(metrics), "r": r, "n": counts, "notes": notes}
     if n_resamples:
         table.update(low=low, high=high, confidence=confidence, n_resamples=n_resamples)
@@ -211,13 +213,12 @@ def _bootstrap_pearson(x, y, n_resamples, rng):
         return np.where(norms > 0, (xs * ys).sum(axis=1) / norms, np.nan)
 
 
-def _percentile_interval(values, confidence):
+def _finite_percentile_interval(values, confidence):
     """Percentile interval of the finite values (NaN when fewer than half are finite)."""
     finite = values[np.isfinite(values)]
     if len(finite) < len(values) / 2:
         return np.nan, np.nan
-    tail = (1.0 - confidence) / 2.0
-    return tuple(np.quantile(finite, [tail, 1.0 - tail]))
+    return percentile_interval(finite, confidence)
 
 
 def _target_problem(y, target, min_records):

@@ -152,5 +152,5 @@ def test_label_flip_moves_exactly_the_fraction_to_other_clusters():
         LabelFlipClusterer(1.5)
     with pytest.raises(ValueError, match="at least the number of true classes"):
         LabelFlipClusterer(0.1, n_clusters=5).fit(x, true_labels=true)
-    with pytest.raises(ValueError, match="300 entries for 10 embeddings"):
+    with pytest.raises(ValueError, match="true_labels has 300 entries but there are 10 points"):
         LabelFlipClusterer(0.1).fit(x[:10], true_labels=true)

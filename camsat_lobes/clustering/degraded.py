@@ -15,6 +15,7 @@ Authors
 import numpy as np
 
 from .result import ClusteringResult
+from .validation import check_labels
 
 __all__ = ["LabelFlipClusterer"]
 
@@ -74,11 +75,8 @@ class LabelFlipClusterer:
                 "LabelFlipClusterer degrades the true labels and needs them: "
                 "pass true_labels to fit"
             )
-        labels = np.unique(np.asarray(true_labels), return_inverse=True)[1].astype(np.int64)
-        if len(labels) != len(embeddings):
-            raise ValueError(
-                f"true_labels has {len(labels)} entries for {len(embeddings)} embeddings"
-            )
+        true_labels = check_labels(true_labels, n_points=len(embeddings), name="true_labels")
+        labels = np.unique(true_labels, return_inverse=True)[1].astype(np.int64)
         n_clusters = int(labels.max()) + 1 if self.n_clusters is None else self.n_clusters
         if n_clusters < 2 or n_clusters <= labels.max():
             raise ValueError(

@@ -35,18 +35,18 @@ Authors
 """
 
 import csv
+import itertools
 import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import speechbrain as sb
 import yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml import YAML
 
-from camsat_lobes.bootstrap import bootstrap_intervals, format_interval
+from camsat_lobes.bootstrap import format_interval
 from camsat_lobes.correlation import (
     HEATMAPS,
     correlation_table,
@@ -56,7 +56,7 @@ from camsat_lobes.correlation import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import Chain, read_csv_column, run  # noqa: E402
+from train import Chain, run  # noqa: E402
 from train import load_hparams as load_chain_hparams  # noqa: E402
 
 FRAGMENTS = Path(__file__).resolve().parents[3] / "hparams"
@@ -99,10 +99,7 @@ def pseudo_label_sets(study, n_speakers, seed):
 
 def _combinations(settings):
     """Every combination of the listed setting values (one empty combination if none)."""
-    combos = [{}]
-    for key, values in settings.items():
-        combos = [{**combo, key: value} for combo in combos for value in values]
-    return combos
+    return [dict(zip(settings, values)) for values in itertools.product(*settings.values())]
 
 
 def grid_systems(study, n_speakers, seed):
@@ -211,7 +208,7 @@ def write_study(records, regularisations, out, n_resamples, seed):
     (out / "eer_by_loss.md").write_text(eer_by_loss(records))
 
 
-def add_paired_differences(chain, records, n_resamples):
+def add_paired_differences(chain, records):
     """Add to every record its EER difference to its set's first network, with an interval.
 
     The first network of a set is that of the grid's first regularisation and first
@@ -223,34 +220,17 @@ def add_paired_differences(chain, records, n_resamples):
         return
     trial_list = records[0]["trial_list"]
     trials = chain.trial_lists()[trial_list]
-    test_csv = chain.data / "test.csv"
-    speaker_of = dict(zip(read_csv_column(test_csv, "ID"), read_csv_column(test_csv, "spk_id")))
     by_set = {}
     for record in records:
         by_set.setdefault(record["set"], []).append(record)
     for members in by_set.values():
-        reference = members[0]["system"]
-        scores = {
-            r["system"]: np.loadtxt(
-                chain.round_folder(1) / "systems" / r["system"] / f"scores_{trial_list}.txt"
-            )
-            for r in members
-        }
-        result = bootstrap_intervals(
-            scores,
-            np.array([label for label, _, _ in trials]),
-            [speaker_of[e] for _, e, _ in trials],
-            [speaker_of[t] for _, _, t in trials],
-            reference=reference,
-            n_resamples=n_resamples,
-            p_target=chain.hparams["p_target"],
-            seed=chain.hparams["seed"],
-        )
+        systems = [r["system"] for r in members]
+        result = chain.paired_bootstrap(1, systems, trial_list, trials, reference=systems[0])
         for record in members:
             d = result["differences"].get(record["system"])
             if d is not None:
                 record.update(
-                    compared_with=reference,
+                    compared_with=systems[0],
                     dEER=d["EER"],
                     dEER_low=d["EER_low"],
                     dEER_high=d["EER_high"],
@@ -348,7 +328,7 @@ def main(argv):
         chain.resolved_hparams_file.write_text(resolved)
         run(chain, "prepare", "verify")
         records = collect_records(round_folder, systems)
-        add_paired_differences(chain, records, study["n_resamples"])
+        add_paired_differences(chain, records)
         write_study(records, regularisations, out, study["n_resamples"], hparams["seed"])
         summary = {
             "grid": study["grid"],

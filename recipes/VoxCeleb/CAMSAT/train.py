@@ -631,12 +631,6 @@ class Chain:
     def intervals(self, round_index, trial_lists):
         """Bootstrap intervals over test speakers, paired across the systems of a round."""
         root = self.round_folder(round_index)
-        speaker_of = dict(
-            zip(
-                read_csv_column(self.data / "test.csv", "ID"),
-                read_csv_column(self.data / "test.csv", "spk_id"),
-            )
-        )
         systems = [
             s
             for s in self.scored_systems(round_index)
@@ -646,23 +640,38 @@ class Chain:
             systems = [STAGE1, *systems]  # the main seed's stage-1 scores are this seed's too
         results = {}
         for name, trials in trial_lists.items():
-            scores = {
-                s: np.loadtxt(self.scores_folder(round_index, s) / f"scores_{name}.txt")
-                for s in systems
-            }
             reference = self.hparams["main_system"]
-            results[name] = bootstrap_intervals(
-                scores,
-                np.array([label for label, _, _ in trials]),
-                [speaker_of[e] for _, e, _ in trials],
-                [speaker_of[t] for _, _, t in trials],
-                reference=reference if reference in scores else None,
-                n_resamples=self.hparams["n_resamples"],
-                p_target=self.hparams["p_target"],
-                seed=self.hparams["seed"],
+            results[name] = self.paired_bootstrap(
+                round_index,
+                systems,
+                name,
+                trials,
+                reference=reference if reference in systems else None,
                 also_paired_with=[STAGE1],  # what the labels added to stage 1
             )
         (root / "intervals.json").write_text(json.dumps(results, indent=2))
+
+    def paired_bootstrap(self, round_index, systems, list_name, trials, **pairing):
+        """Bootstrap the saved scores of ``systems`` on one trial list over the test speakers.
+
+        ``pairing`` (``reference``, ``also_paired_with``) goes to ``bootstrap_intervals``.
+        """
+        test_csv = self.data / "test.csv"
+        speaker_of = dict(zip(read_csv_column(test_csv, "ID"), read_csv_column(test_csv, "spk_id")))
+        scores = {
+            s: np.loadtxt(self.scores_folder(round_index, s) / f"scores_{list_name}.txt")
+            for s in systems
+        }
+        return bootstrap_intervals(
+            scores,
+            np.array([label for label, _, _ in trials]),
+            [speaker_of[e] for _, e, _ in trials],
+            [speaker_of[t] for _, _, t in trials],
+            n_resamples=self.hparams["n_resamples"],
+            p_target=self.hparams["p_target"],
+            seed=self.hparams["seed"],
+            **pairing,
+        )
 
     def scores_folder(self, round_index, system):
         """Folder holding a system's scores (round 1's stage-1 scores live with the main seed)."""
