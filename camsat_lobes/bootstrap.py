@@ -50,6 +50,7 @@ __all__ = [
     "bootstrap_intervals",
     "format_interval",
     "percentile_interval",
+    "seed_averaged_differences",
     "speaker_bootstrap_weights",
 ]
 
@@ -243,9 +244,48 @@ def bootstrap_intervals(
         raise ValueError(f"reference {reference!r} is not one of {list(scores_by_system)}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence={confidence} must lie strictly between 0 and 1")
+    labels = np.asarray(labels).ravel()
+    resampled, n_speakers, n_resamples, n_kept = _resampled_metrics(
+        scores_by_system, labels, enrol_speakers, test_speakers, n_resamples, p_target, seed
+    )
+
+    result = {}
+    for name, scores in scores_by_system.items():
+        entry = {
+            "EER": 100.0 * compute_eer(scores, labels),
+            "minDCF": compute_min_dcf(scores, labels, p_target=p_target),
+        }
+        for metric in ("EER", "minDCF"):
+            entry[f"{metric}_low"], entry[f"{metric}_high"] = percentile_interval(
+                resampled[name][metric], confidence
+            )
+        result[name] = {key: entry[key] for key in _ENTRY_ORDER}
+
+    result["differences"] = (
+        {} if reference is None else _paired_differences(result, resampled, reference, confidence)
+    )
+    for other in also_paired_with:
+        if other in scores_by_system:
+            result[f"{other}_differences"] = _paired_differences(
+                result, resampled, other, confidence
+            )
+    result["n_resamples"] = int(n_resamples)
+    result["confidence"] = float(confidence)
+    result["n_speakers"] = int(n_speakers)
+    result["dropped_resamples"] = int(n_resamples - n_kept)
+    return result
+
+
+def _resampled_metrics(
+    scores_by_system, labels, enrol_speakers, test_speakers, n_resamples, p_target, seed
+):
+    """EER (%) and minDCF of every system on every kept speaker resample.
+
+    Returns ``(resampled, n_speakers, n_resamples, n_kept)`` with ``resampled[name]``
+    holding ``"EER"`` and ``"minDCF"`` arrays over the kept resamples.
+    """
     if not 0.0 < p_target < 1.0:
         raise ValueError(f"p_target={p_target} must lie strictly between 0 and 1")
-
     enrol_idx, test_idx, n_speakers = _speaker_indices(enrol_speakers, test_speakers)
     labels = np.asarray(labels).ravel()
     if labels.size != enrol_idx.size:
@@ -282,31 +322,115 @@ def bootstrap_intervals(
         for name in scores_by_system
     }
 
-    result = {}
-    for name, scores in scores_by_system.items():
-        entry = {
+    return resampled, n_speakers, n_resamples, int(kept.sum())
+
+
+def seed_averaged_differences(
+    scores_by_seed,
+    labels,
+    enrol_speakers,
+    test_speakers,
+    reference,
+    n_resamples=1000,
+    confidence=0.95,
+    p_target=0.01,
+    seed=1234,
+):
+    """Differences to ``reference`` averaged over seeds, paired on the same speaker resamples.
+
+    Every seed trained the same systems (e.g. six losses on one pseudo-label set) and
+    scored them on the same trial list. On every bootstrap resample of the test
+    speakers, each system's EER (and minDCF) minus the reference's is computed per
+    seed and averaged over the seeds; the interval is the percentile interval of that
+    average. The average removes much of the training noise, the pairing removes the
+    speaker effect, and the spread over seeds is reported beside it (``*_seed_std``:
+    the standard deviation of the per-seed differences on the full list).
+
+    Arguments
+    ---------
+    scores_by_seed : dict
+        Seed -> {system name -> (N,) scores}; every seed with the same systems.
+    labels : array_like
+        (N,) 1 for target trials, 0 for non-target trials.
+    enrol_speakers : array_like
+        (N,) speaker of the enrolment side of every trial.
+    test_speakers : array_like
+        (N,) speaker of the test side of every trial.
+    reference : str
+        The system the others are compared with.
+    n_resamples : int
+        Number of bootstrap resamples of the test speakers.
+    confidence : float
+        Coverage of the percentile intervals.
+    p_target : float
+        Target prior of the (normalised) minimum detection cost.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    dict
+        System -> {"EER", "EER_low", "EER_high", "EER_significant", "EER_seed_std",
+        and the same for minDCF}, for every system but the reference; ``EER`` is the
+        mean over seeds of the difference on the full list (in % points).
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> enrol, test = np.meshgrid(np.arange(20), np.arange(20), indexing="ij")
+    >>> enrol, test = enrol.ravel(), test.ravel()
+    >>> labels = (enrol == test).astype(int)
+    >>> def run(shift):
+    ...     base = rng.normal(size=labels.size) + 2 * labels
+    ...     return {"base": base, "better": base + shift * labels}
+    >>> runs = {1: run(1.5), 2: run(1.0)}
+    >>> out = seed_averaged_differences(runs, labels, enrol, test, "base", n_resamples=200)
+    >>> out["better"]["EER"] < 0, out["better"]["EER_significant"]
+    (True, True)
+    """
+    systems = set(next(iter(scores_by_seed.values())))
+    if reference not in systems:
+        raise ValueError(f"reference {reference!r} is not one of {sorted(systems)}")
+    uneven = {s: sorted(v) for s, v in scores_by_seed.items() if set(v) != systems}
+    if uneven:
+        raise ValueError(f"every seed must score the systems {sorted(systems)}; got {uneven}")
+    labels = np.asarray(labels).ravel()
+    flat = {
+        (s, name): scores
+        for s, by_name in scores_by_seed.items()
+        for name, scores in by_name.items()
+    }
+    resampled, *_ = _resampled_metrics(
+        flat, labels, enrol_speakers, test_speakers, n_resamples, p_target, seed
+    )
+    full = {
+        key: {
             "EER": 100.0 * compute_eer(scores, labels),
             "minDCF": compute_min_dcf(scores, labels, p_target=p_target),
         }
+        for key, scores in flat.items()
+    }
+    differences = {}
+    for name in sorted(systems - {reference}):
+        entry = {}
         for metric in ("EER", "minDCF"):
-            entry[f"{metric}_low"], entry[f"{metric}_high"] = percentile_interval(
-                resampled[name][metric], confidence
+            per_seed = [full[s, name][metric] - full[s, reference][metric] for s in scores_by_seed]
+            averaged = np.mean(
+                [
+                    resampled[s, name][metric] - resampled[s, reference][metric]
+                    for s in scores_by_seed
+                ],
+                axis=0,
             )
-        result[name] = {key: entry[key] for key in _ENTRY_ORDER}
-
-    result["differences"] = (
-        {} if reference is None else _paired_differences(result, resampled, reference, confidence)
-    )
-    for other in also_paired_with:
-        if other in scores_by_system:
-            result[f"{other}_differences"] = _paired_differences(
-                result, resampled, other, confidence
+            low, high = percentile_interval(averaged, confidence)
+            entry[metric] = float(np.mean(per_seed))
+            entry[f"{metric}_low"], entry[f"{metric}_high"] = low, high
+            entry[f"{metric}_significant"] = bool(low > 0.0 or high < 0.0)
+            entry[f"{metric}_seed_std"] = (
+                float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
             )
-    result["n_resamples"] = int(n_resamples)
-    result["confidence"] = float(confidence)
-    result["n_speakers"] = int(n_speakers)
-    result["dropped_resamples"] = int(n_resamples - kept.sum())
-    return result
+        differences[name] = entry
+    return differences
 
 
 def _paired_differences(result, resampled, reference, confidence):

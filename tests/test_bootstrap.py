@@ -9,6 +9,7 @@ import camsat_lobes.bootstrap as bootstrap
 from camsat_lobes.bootstrap import (
     bootstrap_intervals,
     format_interval,
+    seed_averaged_differences,
     speaker_bootstrap_weights,
 )
 from camsat_lobes.verification import compute_eer, compute_min_dcf, error_rates
@@ -284,3 +285,43 @@ def test_more_references_share_the_resamples_of_one_call():
     assert both["other_differences"] == alone["differences"]
     assert both["differences"]["better"]["reference"] == "base"
     assert "absent_differences" not in both
+
+
+# --- differences averaged over training seeds ---------------------------------------
+
+
+def test_one_seed_average_is_the_paired_difference():
+    scores, labels, enrol, test = synthetic_test_set(np.random.default_rng(3))
+    systems = {"ref": scores, "better": scores + 0.8 * labels}
+    paired = bootstrap_intervals(systems, labels, enrol, test, reference="ref", n_resamples=300)
+    averaged = seed_averaged_differences({1: systems}, labels, enrol, test, "ref", n_resamples=300)
+    for key in ("EER", "EER_low", "EER_high", "EER_significant", "minDCF_low", "minDCF_high"):
+        assert averaged["better"][key] == pytest.approx(paired["differences"]["better"][key])
+    assert averaged["better"]["EER_seed_std"] == 0.0
+
+
+def test_seed_average_lies_between_the_seeds_and_reports_their_spread():
+    rng = np.random.default_rng(4)
+    scores, labels, enrol, test = synthetic_test_set(rng)
+    runs = {
+        seed: {"ref": scores, "other": scores + shift * labels + rng.normal(size=labels.size)}
+        for seed, shift in ((1, 0.2), (2, 1.2))
+    }
+    each = [
+        seed_averaged_differences({s: runs[s]}, labels, enrol, test, "ref", n_resamples=200)
+        for s in runs
+    ]
+    both = seed_averaged_differences(runs, labels, enrol, test, "ref", n_resamples=200)["other"]
+    per_seed = [e["other"]["EER"] for e in each]
+    assert both["EER"] == pytest.approx(np.mean(per_seed))
+    assert both["EER_seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert both["EER_low"] <= both["EER"] <= both["EER_high"]
+
+
+def test_seed_average_needs_the_same_systems_in_every_seed():
+    scores, labels, enrol, test = synthetic_test_set(np.random.default_rng(5))
+    runs = {1: {"ref": scores, "a": scores}, 2: {"ref": scores}}
+    with pytest.raises(ValueError, match="every seed must score the systems"):
+        seed_averaged_differences(runs, labels, enrol, test, "ref")
+    with pytest.raises(ValueError, match="reference 'missing'"):
+        seed_averaged_differences(runs, labels, enrol, test, "missing")

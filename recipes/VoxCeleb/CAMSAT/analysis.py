@@ -17,6 +17,7 @@ the results:
     python analysis.py hparams/analysis.yaml                 # the correlation grid
     python analysis.py hparams/analysis.yaml --grid=margins  # six losses x three label sets
     python analysis.py hparams/analysis.yaml --grid=quick    # a small grid for a first look
+    python analysis.py hparams/analysis.yaml --grid=margins --seeds=[1234,1235,1236]
 
 ``hparams/analysis.yaml`` names the grid and the chain's own hyperparameter file
 (``base_hparams``); a command-line override goes to the file that defines its key.
@@ -28,7 +29,11 @@ clustered once and shared by every loss and regularisation trained on it.
 
 Outputs, under ``<output_folder>/analysis/``: ``records.csv`` (one row per trained
 network), ``coefficients_<loss>.csv`` and ``heatmap_<variant>_<loss>.png``,
-``eer_by_loss.md`` and ``summary.json`` (counts and wall times).
+``eer_by_loss.md`` and ``summary.json`` (counts and wall times). With ``seeds``, each
+seed's grid runs in ``<output_folder>/<seed>/`` and ``<output_folder>/analysis_over_seeds/``
+gets ``eer_over_seeds.{md,json}``: every network's EER mean and std over the seeds, and
+its difference to the set's first network averaged over the seeds on the same bootstrap
+resamples of the test speakers, with its interval.
 
 Authors
  * camsat contributors 2026
@@ -41,12 +46,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import speechbrain as sb
 import yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml import YAML
 
-from camsat_lobes.bootstrap import format_interval
+from camsat_lobes.bootstrap import format_interval, seed_averaged_differences
 from camsat_lobes.correlation import (
     HEATMAPS,
     correlation_table,
@@ -62,6 +68,7 @@ from train import load_hparams as load_chain_hparams  # noqa: E402
 FRAGMENTS = Path(__file__).resolve().parents[3] / "hparams"
 DEEP_METHODS = ("imsat", "camsat")
 DEGRADED_METHODS = ("flipped",)
+MIN_SETS_FOR_CORRELATION = 3  # a loss trained on fewer sets gets no coefficients or heatmaps
 GRID_AXES = ("k_factors", "norms")  # every other key of a grid entry is a fragment setting
 
 
@@ -191,11 +198,19 @@ def write_study(records, regularisations, out, n_resamples, seed):
         writer.writerows(records)
     for loss in sorted({r["loss"] for r in records}):
         of_loss = [r for r in records if r["loss"] == loss]
+        n_sets = len({r["set"] for r in of_loss})
+        if n_sets < MIN_SETS_FOR_CORRELATION:
+            print(
+                f"{loss}: {n_sets} pseudo-label sets, too few for correlations with the EER "
+                f"(at least {MIN_SETS_FOR_CORRELATION}); no coefficients or heatmaps"
+            )
+            continue
         tables = {}
         for variant, groups in HEATMAPS.items():
             tables[variant] = correlation_table(
                 of_loss,
                 groups=split_groups(groups, "regularisation", regularisations),
+                min_records=MIN_SETS_FOR_CORRELATION,
                 n_resamples=n_resamples,
                 seed=seed,
             )
@@ -285,10 +300,11 @@ def stage_seconds(round_folder):
     )
 
 
-def load_hparams(study_file, overrides):
+def load_hparams(study_file, overrides, seed=None):
     """Load the study settings and the chain hyperparameters, each with its overrides.
 
-    Also returns the chain's resolved yaml text (exported models are rebuilt from it).
+    With ``seed``, the chain runs with that seed in ``<output_folder>/<seed>``. Also
+    returns the chain's resolved yaml text (exported models are rebuilt from it).
     """
     overrides = yaml.safe_load(overrides) or {}
     with open(study_file) as f:
@@ -301,6 +317,8 @@ def load_hparams(study_file, overrides):
         **{k: v for k, v in overrides.items() if k not in keys},
     }
     chain_overrides.update(output_folder=study["output_folder"], true_labels_reference=False)
+    if seed is not None:
+        chain_overrides.update(seed=seed, output_folder=f"{study['output_folder']}/{seed}")
     base_file = Path(study_file).parent / study["base_hparams"]
     hparams = load_chain_hparams(base_file, chain_overrides)
     with open(base_file) as f:
@@ -308,11 +326,12 @@ def load_hparams(study_file, overrides):
     return study, hparams, resolved
 
 
-def main(argv):
-    """Run the grid through the chain, one pass per regularisation, writing the study after each."""
-    study_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)
-    study, hparams, resolved = load_hparams(study_file, overrides)
+def run_grid(study_file, overrides, run_opts, seed=None):
+    """Run the grid through the chain, one pass per regularisation, writing the study after each.
+
+    Returns the last pass's chain and the records of the finished networks.
+    """
+    study, hparams, resolved = load_hparams(study_file, overrides, seed)
     sb.create_experiment_directory(hparams["output_folder"], study_file, overrides)
     systems = grid_systems(study, hparams["n_speakers"], hparams["seed"])
     regularisations = study["grids"][study["grid"]]["regularisations"]
@@ -332,6 +351,7 @@ def main(argv):
         write_study(records, regularisations, out, study["n_resamples"], hparams["seed"])
         summary = {
             "grid": study["grid"],
+            "seed": hparams["seed"],
             "pseudo_label_sets": len({spec["set"] for spec in systems.values()}),
             "networks": len(systems),
             "networks_finished": len(records),
@@ -340,6 +360,114 @@ def main(argv):
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         print(f"{regularisation} done: {json.dumps(summary)}; tables and heatmaps in {out}")
+    return chain, records
+
+
+def seed_averaged_table(runs, n_resamples):
+    """Every set's networks over several seeds: EER mean and std, and the seed-averaged difference.
+
+    ``runs`` maps a seed to its (chain, records). A set's networks are compared with its
+    first network (e.g. AAM-softmax) by :func:`seed_averaged_differences`: per speaker
+    resample, the difference averaged over the seeds. Returns the rows (JSON-ready) and
+    the markdown table.
+    """
+    chains = {seed: chain for seed, (chain, _) in runs.items()}
+    first_chain = next(iter(chains.values()))
+    trial_list = next(iter(runs.values()))[1][0]["trial_list"]
+    trials = first_chain.trial_lists()[trial_list]
+    for seed, chain in chains.items():
+        if chain.trial_lists()[trial_list] != trials:
+            raise ValueError(f"seed {seed} scored another {trial_list} trial list than the others")
+    labels, enrol, test = first_chain.trial_speakers(trials)
+    by_set = {}
+    for seed, (_, records) in runs.items():
+        for record in records:
+            key = (record["set"], record["regularisation"])
+            seeds_of = by_set.setdefault(key, {}).setdefault(record["system"], {})
+            seeds_of[seed] = record
+    rows = []
+    for (set_name, regularisation), by_system in by_set.items():
+        complete = [name for name, seeds in by_system.items() if set(seeds) == set(runs)]
+        if not complete:
+            continue
+        scores = {
+            seed: chain.saved_scores(1, complete, trial_list) for seed, chain in chains.items()
+        }
+        differences = seed_averaged_differences(
+            scores, labels, enrol, test, complete[0], n_resamples=n_resamples
+        )
+        for name in complete:
+            eers = [by_system[name][seed]["EER"] for seed in runs]
+            record = by_system[name][next(iter(runs))]
+            rows.append(
+                {
+                    "set": set_name,
+                    "regularisation": regularisation,
+                    "loss": record["loss"],
+                    "system": name,
+                    "seeds": list(runs),
+                    "EER_mean": float(np.mean(eers)),
+                    "EER_std": float(np.std(eers, ddof=1)) if len(eers) > 1 else 0.0,
+                    "n_clusters_mean": float(
+                        np.mean([by_system[name][seed]["n_clusters"] for seed in runs])
+                    ),
+                    "compared_with": complete[0],
+                    **{f"d{key}": value for key, value in differences.get(name, {}).items()},
+                }
+            )
+    return rows, _seed_table_markdown(rows, trial_list, len(runs))
+
+
+def _seed_table_markdown(rows, trial_list, n_seeds):
+    """One row per (set, regularisation), one column per loss: mean ± std and the difference."""
+    losses = list(dict.fromkeys(r["loss"] for r in rows))
+    by_row = {}
+    for r in rows:
+        row = by_row.setdefault((r["set"], r["regularisation"]), {})
+        row[r["loss"]] = r
+    lines = [
+        f"EER % over {n_seeds} seeds (mean ± std) on the {trial_list} trial list; Δ: "
+        "difference to the set's first network averaged over the seeds, with its 95 % "
+        "interval from a bootstrap over test speakers (* : the interval excludes 0)",
+        "",
+        "| pseudo-labels | clusters | regularisation | " + " | ".join(losses) + " |",
+        "|---" * (3 + len(losses)) + "|",
+    ]
+    for (set_name, regularisation), by_loss in by_row.items():
+        first = next(iter(by_loss.values()))
+        cells = [set_name, f"{first['n_clusters_mean']:.0f}", regularisation]
+        for loss in losses:
+            r = by_loss.get(loss)
+            if r is None:
+                cells.append("–")
+                continue
+            cell = f"{r['EER_mean']:.1f} ± {r['EER_std']:.1f}"
+            if "dEER" in r:
+                cell += "; Δ " + format_interval(
+                    r["dEER"], r["dEER_low"], r["dEER_high"], signed=True
+                )
+                cell += "*" if r["dEER_significant"] else ""
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    """Run the grid, once per seed when ``seeds`` lists them, then the table over the seeds."""
+    study_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    study = load_hparams(study_file, overrides)[0]
+    if not study["seeds"]:
+        run_grid(study_file, overrides, run_opts)
+        return
+    runs = {seed: run_grid(study_file, overrides, run_opts, seed) for seed in study["seeds"]}
+    rows, table = seed_averaged_table(runs, study["n_resamples"])
+    out = Path(study["output_folder"]) / "analysis_over_seeds"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eer_over_seeds.json").write_text(json.dumps(rows, indent=2))
+    (out / "eer_over_seeds.md").write_text(table)
+    print(table)
+    print(f"over {len(runs)} seeds: {out}")
 
 
 if __name__ == "__main__":

@@ -656,21 +656,30 @@ class Chain:
 
         ``pairing`` (``reference``, ``also_paired_with``) goes to ``bootstrap_intervals``.
         """
-        test_csv = self.data / "test.csv"
-        speaker_of = dict(zip(read_csv_column(test_csv, "ID"), read_csv_column(test_csv, "spk_id")))
-        scores = {
-            s: np.loadtxt(self.scores_folder(round_index, s) / f"scores_{list_name}.txt")
-            for s in systems
-        }
         return bootstrap_intervals(
-            scores,
-            np.array([label for label, _, _ in trials]),
-            [speaker_of[e] for _, e, _ in trials],
-            [speaker_of[t] for _, _, t in trials],
+            self.saved_scores(round_index, systems, list_name),
+            *self.trial_speakers(trials),
             n_resamples=self.hparams["n_resamples"],
             p_target=self.hparams["p_target"],
             seed=self.hparams["seed"],
             **pairing,
+        )
+
+    def saved_scores(self, round_index, systems, list_name):
+        """System name -> its saved scores on one trial list."""
+        return {
+            s: np.loadtxt(self.scores_folder(round_index, s) / f"scores_{list_name}.txt")
+            for s in systems
+        }
+
+    def trial_speakers(self, trials):
+        """Labels, enrolment speakers and test speakers of ``(label, enrol, test)`` trials."""
+        test_csv = self.data / "test.csv"
+        speaker_of = dict(zip(read_csv_column(test_csv, "ID"), read_csv_column(test_csv, "spk_id")))
+        return (
+            np.array([label for label, _, _ in trials]),
+            [speaker_of[e] for _, e, _ in trials],
+            [speaker_of[t] for _, _, t in trials],
         )
 
     def scores_folder(self, round_index, system):
