@@ -371,3 +371,28 @@ def test_development_split_reuses_a_finished_stage1(tiny_run, tmp_path, small_mi
     assert epochs_logged(speaker_log) == [1, 2]
     results = (second / "report" / "results.md").read_text()
     assert "EER − true_labels" in results
+
+
+def test_without_systems_only_stage1_is_scored(tiny_run, tmp_path, small_minivox):
+    """--systems=null evaluates the stage-1 encoder alone, with the run's own scores."""
+    row, out = tiny_run
+    run = tmp_path / "stage1_only"
+    for part in ("save", "round1/encoder", "round1/embeddings"):
+        shutil.copytree(out / part, run / part)
+    flags = ["--rounds=1", "--systems=null", "--true_labels_reference=False"]
+    run_recipe(recipe_command(row, run, small_minivox, *flags), cwd=RECIPE)
+    assert [p.name for p in (run / "round1" / "systems").iterdir()] == ["stage1"]
+    for name in ("scores_voxceleb.txt", "scores_all_pairs.txt"):
+        scores = np.loadtxt(run / "round1" / "systems" / "stage1" / name)
+        expected = np.loadtxt(out / "round1" / "systems" / "stage1" / name)
+        assert np.array_equal(scores, expected), name
+    assert "| stage1 |" in (run / "report" / "results.md").read_text()
+    # compare_runs pairs the two runs' stage-1 scores: identical, so a difference of 0.
+    compare = [sys.executable, str(RECIPE / "compare_runs.py"), str(out), str(run)]
+    table = run_recipe([*compare, "--n_resamples=50"], cwd=RECIPE).stdout
+    assert f"| {run} |" in table and "+0.0 [+0.0, +0.0] |" in table
+    trials = run / "save" / "data" / "trials_all_pairs.csv"
+    trials.write_text("".join(trials.read_text().splitlines(keepends=True)[:-1]))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(compare, cwd=RECIPE, env=env, capture_output=True, text=True)
+    assert result.returncode != 0 and "scored other all_pairs trials" in result.stderr

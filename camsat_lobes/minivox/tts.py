@@ -85,6 +85,9 @@ class KokoroTTS:
     profile_prefix : str, optional
         Have onnxruntime time every operator; ``self.session.end_profiling()`` then
         writes the JSON trace (``<profile_prefix>_<date>.json``) and returns its path.
+    configure : callable, optional
+        Called with the ``onnxruntime.SessionOptions`` before the session is made, to
+        try other settings (``bench/minivox_speed.py --settings`` compares them).
 
     Example
     -------
@@ -95,7 +98,7 @@ class KokoroTTS:
     (dtype('float32'), 1)
     """
 
-    def __init__(self, num_threads=1, profile_prefix=None):
+    def __init__(self, num_threads=1, profile_prefix=None, configure=None):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -105,6 +108,8 @@ class KokoroTTS:
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        if configure is not None:
+            configure(options)
         self.session = onnxruntime.InferenceSession(
             str(model_file()), sess_options=options, providers=["CPUExecutionProvider"]
         )

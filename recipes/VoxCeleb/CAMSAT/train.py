@@ -129,6 +129,7 @@ class Chain:
     """
 
     def __init__(self, hparams, run_opts, main_seed=None, skip_collapsed=False):
+        hparams["systems"] = hparams["systems"] or {}  # null: evaluate stage 1 alone
         self.hparams = hparams
         self.run_opts = run_opts
         self.out = Path(hparams["output_folder"])
