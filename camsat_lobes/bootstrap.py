@@ -48,6 +48,7 @@ from camsat_lobes.verification import (
 
 __all__ = [
     "bootstrap_intervals",
+    "format_difference",
     "format_interval",
     "percentile_interval",
     "seed_averaged_differences",
@@ -481,3 +482,39 @@ def format_interval(value, low, high, digits=1, signed=False):
     """
     spec = f"{'+' if signed else ''}.{int(digits)}f"
     return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def format_difference(value, low, high, significant, digits=1):
+    """Format a paired difference with its interval and a star when it is significant.
+
+    Arguments
+    ---------
+    value : float or None
+        The difference; ``None`` (no difference computed) gives ``"–"``.
+    low : float
+        Lower bound of its interval.
+    high : float
+        Upper bound of its interval.
+    significant : bool
+        Whether the interval excludes 0 (a `` *`` is appended).
+    digits : int
+        Digits after the decimal point.
+
+    Returns
+    -------
+    str
+        ``"+d [low, high]"``, then `` *`` when significant.
+
+    Example
+    -------
+    >>> format_difference(2.0, 0.5, 3.5, True)
+    '+2.0 [+0.5, +3.5] *'
+    >>> format_difference(-0.01, -0.1, 0.1, False, digits=3)
+    '-0.010 [-0.100, +0.100]'
+    >>> format_difference(None, None, None, None)
+    '–'
+    """
+    if value is None:
+        return "–"
+    star = " *" if significant else ""
+    return format_interval(value, low, high, digits, signed=True) + star

@@ -20,7 +20,7 @@ import logging
 import statistics
 from pathlib import Path
 
-from camsat_lobes.bootstrap import format_interval
+from camsat_lobes.bootstrap import format_difference, format_interval
 
 logger = logging.getLogger(__name__)
 
@@ -182,18 +182,10 @@ def _interval(row, name, digits):
     return format_interval(value, row[f"{name} low"], row[f"{name} high"], digits)
 
 
-def _difference_cell(value, low, high, significant, digits):
-    """``+d [low, high]`` and a star when the paired interval excludes 0."""
-    if value is None:
-        return "–"
-    star = " *" if significant else ""
-    return format_interval(value, low, high, digits, signed=True) + star
-
-
 def _difference(row, name, digits, kind="diff"):
-    """Format a paired difference of a column of a row (see :func:`_difference_cell`)."""
+    """Format a paired difference of a column of a row (see :func:`format_difference`)."""
     prefix = f"{name} {kind}"
-    return _difference_cell(
+    return format_difference(
         row.get(prefix),
         row.get(f"{prefix} low"),
         row.get(f"{prefix} high"),
@@ -390,7 +382,7 @@ def seed_differences_table(run_folder, trial_list, reference, key="differences")
         for name in folders:
             entry = differences[name].get(key, {}).get(system, {})
             cells.append(
-                _difference_cell(
+                format_difference(
                     entry.get("EER"),
                     entry.get("EER_low"),
                     entry.get("EER_high"),

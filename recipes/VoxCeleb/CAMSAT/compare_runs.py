@@ -16,21 +16,20 @@ Authors
 """
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from camsat_lobes.bootstrap import bootstrap_intervals, format_interval
+from camsat_lobes.bootstrap import bootstrap_intervals, format_difference, format_interval
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import STAGE1, TRIAL_LISTS  # noqa: E402
+from train import STAGE1, TRIAL_LISTS, read_trial_list, trial_speakers  # noqa: E402
 
 
 def read_run(run, system=STAGE1, trials="all_pairs"):
-    """Return one run's trials ``(label, enrol, test)``, their speakers and a system's scores.
+    """Return one run's trials ``(label, enrol, test)`` and a system's scores on them.
 
     Arguments
     ---------
@@ -44,8 +43,7 @@ def read_run(run, system=STAGE1, trials="all_pairs"):
     Returns
     -------
     tuple
-        ``(rows, speaker_of, scores)``: the trial rows, test utterance -> speaker, and
-        the (N,) scores in the order of the rows.
+        ``(rows, scores)``: the trial rows and the (N,) scores in their order.
 
     Example
     -------
@@ -61,18 +59,14 @@ def read_run(run, system=STAGE1, trials="all_pairs"):
             f"{run} has no scores of system {system!r} on the {trials} trials "
             f"({scores_file} is missing): run its verify stage first"
         )
-    data = run / "save" / "data"
-    with open(data / TRIAL_LISTS[trials], newline="") as f:
-        rows = [(int(r["label"]), r["enrol_id"], r["test_id"]) for r in csv.DictReader(f)]
-    with open(data / "test.csv", newline="") as f:
-        speaker_of = {r["ID"]: r["spk_id"] for r in csv.DictReader(f)}
+    rows = read_trial_list(run / "save" / "data", trials)
     scores = np.loadtxt(scores_file, ndmin=1)
     if len(scores) != len(rows):
         raise ValueError(
             f"{scores_file} has {len(scores)} scores for {len(rows)} trials: "
             "run the verify stage of this run again"
         )
-    return rows, speaker_of, scores
+    return rows, scores
 
 
 def compare_runs(runs, system=STAGE1, trials="all_pairs", n_resamples=1000, seed=1234):
@@ -109,22 +103,19 @@ def compare_runs(runs, system=STAGE1, trials="all_pairs", n_resamples=1000, seed
     names = [str(run) for run in runs]
     if len(set(names)) < len(names):
         raise ValueError(f"a run is named twice in {names}")
-    rows, speaker_of, first = read_run(runs[0], system, trials)
+    rows, first = read_run(runs[0], system, trials)
     scores = {names[0]: first}
     for name, run in zip(names[1:], runs[1:]):
-        other_rows, _, other = read_run(run, system, trials)
+        other_rows, other = read_run(run, system, trials)
         if other_rows != rows:
             raise ValueError(
                 f"{run} scored other {trials} trials than {runs[0]}: "
                 "compare runs prepared from the same corpus and split"
             )
         scores[name] = other
-    labels = np.array([label for label, _, _ in rows])
     return bootstrap_intervals(
         scores,
-        labels,
-        [speaker_of[enrol] for _, enrol, _ in rows],
-        [speaker_of[test] for _, _, test in rows],
+        *trial_speakers(Path(runs[0]) / "save" / "data", rows),
         reference=names[0],
         n_resamples=n_resamples,
         seed=seed,
@@ -167,19 +158,17 @@ def format_comparison(result, runs):
             format_interval(entry["EER"], entry["EER_low"], entry["EER_high"]),
             format_interval(entry["minDCF"], entry["minDCF_low"], entry["minDCF_high"], 3),
         ]
-        difference = result["differences"].get(run)
+        difference = result["differences"].get(run, {})
         for metric, digits in (("EER", 1), ("minDCF", 3)):
-            if difference is None:
-                cells.append("–")
-                continue
-            text = format_interval(
-                difference[metric],
-                difference[f"{metric}_low"],
-                difference[f"{metric}_high"],
-                digits,
-                signed=True,
+            cells.append(
+                format_difference(
+                    difference.get(metric),
+                    difference.get(f"{metric}_low"),
+                    difference.get(f"{metric}_high"),
+                    difference.get(f"{metric}_significant"),
+                    digits,
+                )
             )
-            cells.append(text + (" *" if difference[f"{metric}_significant"] else ""))
         lines.append(f"| {run} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

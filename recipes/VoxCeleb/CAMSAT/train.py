@@ -109,6 +109,23 @@ def read_csv_column(path, column):
         return [row[column] for row in csv.DictReader(f)]
 
 
+def read_trial_list(data_folder, name):
+    """Read a prepared trial list (a key of ``TRIAL_LISTS``) as ``(label, enrol, test)`` rows."""
+    with open(Path(data_folder) / TRIAL_LISTS[name], newline="") as f:
+        return [(int(row["label"]), row["enrol_id"], row["test_id"]) for row in csv.DictReader(f)]
+
+
+def trial_speakers(data_folder, trials):
+    """Labels, enrolment speakers and test speakers of trials, from ``test.csv``."""
+    test_csv = Path(data_folder) / "test.csv"
+    speaker_of = dict(zip(read_csv_column(test_csv, "ID"), read_csv_column(test_csv, "spk_id")))
+    return (
+        np.array([label for label, _, _ in trials]),
+        [speaker_of[e] for _, e, _ in trials],
+        [speaker_of[t] for _, _, t in trials],
+    )
+
+
 class Chain:
     """The stages of the recipe over one output folder, for one seed.
 
@@ -510,14 +527,7 @@ class Chain:
             ]
             write_text(all_pairs, "label,enrol_id,test_id\n" + "".join(rows))
         names = ["voxceleb", "all_pairs"] if self.hparams["full_trials"] else ["voxceleb"]
-        lists = {}
-        for name in names:
-            with open(self.data / TRIAL_LISTS[name], newline="") as f:
-                lists[name] = [
-                    (int(row["label"]), row["enrol_id"], row["test_id"])
-                    for row in csv.DictReader(f)
-                ]
-        return lists
+        return {name: read_trial_list(self.data, name) for name in names}
 
     def system_embeddings(self, round_index, system, folder):
         """Training and test embeddings of a system, by the network that scores it.
@@ -675,13 +685,7 @@ class Chain:
 
     def trial_speakers(self, trials):
         """Labels, enrolment speakers and test speakers of ``(label, enrol, test)`` trials."""
-        test_csv = self.data / "test.csv"
-        speaker_of = dict(zip(read_csv_column(test_csv, "ID"), read_csv_column(test_csv, "spk_id")))
-        return (
-            np.array([label for label, _, _ in trials]),
-            [speaker_of[e] for _, e, _ in trials],
-            [speaker_of[t] for _, _, t in trials],
-        )
+        return trial_speakers(self.data, trials)
 
     def scores_folder(self, round_index, system):
         """Folder holding a system's scores (round 1's stage-1 scores live with the main seed)."""
