@@ -22,6 +22,7 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 
 from camsat_lobes.distributed import DistributedBrain
 from camsat_lobes.encoders.base import embed_unpadded
+from camsat_lobes.encoders.ssl import random_crop_batch
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +113,11 @@ class SpeakerBrain(DistributedBrain):
 
     Modules: ``compute_features`` (e.g. Fbank), ``mean_var_norm``,
     ``embedding_model`` and ``speaker_loss`` (a :mod:`camsat_lobes.margins` loss
-    that owns the class weights). Optional hyperparameters: ``wav_augment``
-    (a SpeechBrain ``Augmenter``), ``mixup`` (an i-mix or l-mix component of
-    :mod:`camsat_lobes.mixup`), ``lr_annealing`` and ``epoch_counter``.
+    that owns the class weights). Optional hyperparameters: ``train_crop_seconds``
+    (train on one random crop of that length per segment and epoch, at a fresh
+    position every time), ``wav_augment`` (a SpeechBrain ``Augmenter``), ``mixup``
+    (an i-mix or l-mix component of :mod:`camsat_lobes.mixup`), ``lr_annealing``
+    and ``epoch_counter``.
 
     Once trained it is also an embedding extractor: :meth:`embed` maps a batch of
     waveforms to embeddings, so it can serve as the encoder of the next round.
@@ -194,6 +197,71 @@ class SpeakerBrain(DistributedBrain):
         self.modules.eval()
         return embed_unpadded(self._embed_batch, wavs.to(self.device), wav_lens)
 
+    @torch.no_grad()
+    def imprint_class_weights(self, dataset, batch_size=32):
+        """Point every class weight at the mean direction of its training embeddings.
+
+        A new margin loss starts from random class weights, so its first steps send
+        large gradients into a network that already embeds speakers (started from the
+        stage-1 encoder) and pull its embeddings towards arbitrary directions. Imprinted
+        weights (each class's mean unit-norm embedding under the current network, the
+        row's norm kept) start the loss where the network already is. Classes without a
+        segment in ``dataset`` keep their random weights.
+
+        Arguments
+        ---------
+        dataset : speechbrain.dataio.dataset.DynamicItemDataset
+            Items with ``sig`` (waveform) and ``label`` (class index), e.g. the
+            training set of :func:`pseudo_label_datasets`.
+        batch_size : int
+            Segments per forward pass.
+
+        Returns
+        -------
+        int
+            Number of classes whose weights were imprinted.
+
+        Example
+        -------
+        >>> from speechbrain.dataio.dataset import DynamicItemDataset
+        >>> from speechbrain.lobes.features import Fbank
+        >>> from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+        >>> from camsat_lobes.margins import AAMSoftmax
+        >>> modules = {
+        ...     "compute_features": Fbank(n_mels=20),
+        ...     "mean_var_norm": sb.processing.features.InputNormalization(norm_type="sentence"),
+        ...     "embedding_model": ECAPA_TDNN(20, channels=[16, 16, 16, 16, 48], lin_neurons=8),
+        ...     "speaker_loss": AAMSoftmax(embedding_dim=8, n_classes=3),
+        ... }
+        >>> brain = SpeakerBrain(modules, torch.optim.Adam)
+        >>> items = {
+        ...     f"u{i}": {"sig": torch.randn(8000), "label": torch.LongTensor([i % 2])}
+        ...     for i in range(4)
+        ... }
+        >>> data = DynamicItemDataset(items, output_keys=["sig", "label"])
+        >>> brain.imprint_class_weights(data)
+        2
+        >>> unit = torch.nn.functional.normalize
+        >>> class0_wavs = torch.stack([items["u0"]["sig"], items["u2"]["sig"]])
+        >>> class0 = brain.embed(class0_wavs, torch.ones(2))
+        >>> mean_direction = unit(unit(class0, dim=1).sum(dim=0), dim=0)
+        >>> torch.allclose(unit(brain.speaker_loss.weight[0], dim=0), mean_direction, atol=1e-5)
+        True
+        """
+        loss = self.speaker_loss
+        sums = torch.zeros(loss.weight.shape, dtype=torch.float32, device=self.device)
+        loader = sb.dataio.dataloader.make_dataloader(dataset, batch_size=batch_size)
+        for batch in loader:
+            wavs, lens = batch.sig
+            embeddings = torch.nn.functional.normalize(self.embed(wavs, lens).float(), dim=1)
+            labels = batch.label.data.reshape(-1).to(self.device)
+            sums.index_add_(0, labels, embeddings)
+        seen = sums.norm(dim=1) > 0
+        norms = loss.weight.data[seen].norm(dim=1, keepdim=True)
+        directions = torch.nn.functional.normalize(sums[seen], dim=1)
+        loss.weight.data[seen] = (directions * norms).to(loss.weight.dtype)
+        return int(seen.sum())
+
     def _embed_batch(self, wavs, wav_lens):
         """Compute features and embeddings of a batch taken as it is."""
         wav_lens = wav_lens.to(self.device)
@@ -201,10 +269,13 @@ class SpeakerBrain(DistributedBrain):
         return emb.squeeze(1)
 
     def compute_forward(self, batch, stage):
-        """Augment (training only), compute features, mix if asked, embed."""
+        """Crop and augment (training only), compute features, mix if asked, embed."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         labels = batch.label.data.squeeze(-1)
+        crop_seconds = getattr(self.hparams, "train_crop_seconds", None)
+        if stage == sb.Stage.TRAIN and crop_seconds:
+            wavs, lens = random_crop_batch(wavs, lens, int(round(crop_seconds * self.sample_rate)))
         augment = getattr(self.hparams, "wav_augment", None)
         if stage == sb.Stage.TRAIN and augment is not None:
             wavs, lens = augment(wavs, lens)

@@ -2,9 +2,12 @@
 
 The corpora live in ``$CAMSAT_CACHE/minivox/<config hash>`` (``CAMSAT_CACHE``
 defaults to ``~/.cache/camsat``), so only the first test run pays for them.
+``one_torch_thread`` runs a test on one torch thread (a module of tiny models opts in
+with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``).
 """
 
 import pytest
+import torch
 
 from camsat_lobes.minivox import MiniVoxConfig, generate_minivox
 
@@ -19,3 +22,12 @@ def tiny_minivox():
 def small_minivox():
     """Root of the small MiniVox corpus: 6 train + 3 test speakers, 2 sessions each."""
     return generate_minivox(MiniVoxConfig.small())
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run fastest on one thread, above all on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

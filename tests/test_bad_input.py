@@ -312,6 +312,7 @@ def test_unknown_preset_lists_the_valid_names():
         MiniVoxConfig.tiny(),
         MiniVoxConfig.small(),
         MiniVoxConfig(),
+        MiniVoxConfig.shifted(),
     ]
 
 

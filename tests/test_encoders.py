@@ -108,13 +108,7 @@ QUICK = {"batch_size": 4, "global_seconds": 0.5, "lr": 1e-3}
 RUN_OPTS = {"device": "cpu", "noprogressbar": True}
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

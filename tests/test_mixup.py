@@ -9,13 +9,7 @@ from camsat_lobes.mixup import InputMix, LatentMix, Mix, MixedTargets, MixUp
 BATCH, FRAMES, MELS, DIM, CLASSES = 6, 40, 20, 8, 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_ecapa():

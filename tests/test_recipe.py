@@ -397,3 +397,26 @@ def test_without_systems_only_stage1_is_scored(tiny_run, tmp_path, small_minivox
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(compare, cwd=RECIPE, env=env, capture_output=True, text=True)
     assert result.returncode != 0 and "scored other all_pairs trials" in result.stderr
+
+
+def test_runs_are_scored_on_another_corpus(tiny_run, tmp_path, small_minivox, tiny_minivox):
+    """compare_runs --corpus scores with the exported models as the recipe scored its own trials."""
+    sys.path.insert(0, str(RECIPE))
+    from compare_runs import compare_runs, prepare_corpus, score_corpus
+
+    _, out = tiny_run
+    own = prepare_corpus(small_minivox, tmp_path / "own")
+    for system in ("stage1", "camsat"):
+        rows, scores = score_corpus(out, system, own)
+        saved = np.loadtxt(out / "round1" / "systems" / system / "scores_all_pairs.txt")
+        assert len(rows) == len(saved) and np.allclose(scores, saved, atol=1e-5), system
+    other = prepare_corpus(tiny_minivox, tmp_path / "other")
+    copy = tmp_path / "copy"
+    shutil.copytree(
+        out / "round1" / "systems" / "stage1" / "inference",
+        copy / "round1" / "systems" / "stage1" / "inference",
+    )
+    result = compare_runs([out, copy], "stage1", n_resamples=20, corpus_folder=other)
+    assert result["n_speakers"] == 2 and result["differences"][str(copy)]["EER"] == 0.0
+    with pytest.raises(FileNotFoundError, match="neither a corpus folder nor a MiniVox preset"):
+        prepare_corpus(tmp_path / "missing", tmp_path / "x")

@@ -43,6 +43,7 @@ __all__ = [
     "cosine_schedule",
     "learning_rate",
     "random_crops",
+    "random_crop_batch",
     "ssl_dataset",
 ]
 
@@ -82,6 +83,43 @@ def random_crops(signal, n_crops, crop_samples):
         signal = signal.repeat(math.ceil(crop_samples / signal.numel()))
     starts = torch.randint(0, signal.numel() - crop_samples + 1, (n_crops,))
     return torch.stack([signal[s : s + crop_samples] for s in starts.tolist()])
+
+
+def random_crop_batch(wavs, lens, crop_samples):
+    """Cut one random crop of ``crop_samples`` samples from each waveform of a padded batch.
+
+    Only a waveform's own samples are cropped (its padding never is); a waveform
+    shorter than the crop is repeated until it fills it (see :func:`random_crops`),
+    so every crop is full length.
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        (B, T) zero-padded waveforms.
+    lens : torch.Tensor
+        (B,) relative lengths in (0, 1].
+    crop_samples : int
+        Length of the crops in samples.
+
+    Returns
+    -------
+    crops : torch.Tensor
+        (B, crop_samples) crops.
+    crop_lens : torch.Tensor
+        (B,) relative lengths, all 1.
+
+    Example
+    -------
+    >>> wavs = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 0.0, 0.0]])
+    >>> crops, crop_lens = random_crop_batch(wavs, torch.tensor([1.0, 0.5]), 3)
+    >>> crops.shape, crop_lens.tolist()
+    (torch.Size([2, 3]), [1.0, 1.0])
+    >>> crops[1].tolist() in ([5.0, 6.0, 5.0], [6.0, 5.0, 6.0])  # the padding is never cut
+    True
+    """
+    samples = (lens * wavs.shape[1]).round().long().clamp(1, wavs.shape[1]).tolist()
+    crops = [random_crops(wav[:n], 1, crop_samples)[0] for wav, n in zip(wavs, samples)]
+    return torch.stack(crops), torch.ones(len(crops), device=wavs.device)
 
 
 def ssl_dataset(

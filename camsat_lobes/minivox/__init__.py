@@ -24,7 +24,7 @@ Authors
  * camsat contributors 2026
 """
 
-from .config import MiniVoxConfig
+from .config import PRESET_NAMES, MiniVoxConfig
 from .corpus import default_root, generate_minivox
 
-__all__ = ["MiniVoxConfig", "default_root", "generate_minivox"]
+__all__ = ["PRESET_NAMES", "MiniVoxConfig", "default_root", "generate_minivox"]

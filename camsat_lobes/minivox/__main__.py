@@ -9,7 +9,7 @@ Authors
 import argparse
 import logging
 
-from .config import MiniVoxConfig
+from .config import PRESET_NAMES, MiniVoxConfig
 from .corpus import generate_minivox
 
 
@@ -26,7 +26,7 @@ def main(argv=None):
         prog="python -m camsat_lobes.minivox", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--root", help="output folder (default: $CAMSAT_CACHE/minivox/<hash>)")
-    parser.add_argument("--preset", choices=["tiny", "small", "default"], default="default")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="default")
     parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     parser.add_argument("--seed", type=int, help="override the preset's seed")
     parser.add_argument("--train-speakers", type=int, help="override num_train_speakers")

@@ -11,21 +11,49 @@ first run (``*``: the interval excludes 0).
     python compare_runs.py results/dev_stage1/default results/dev_stage1/nolocal \
         --system=stage1 --trials=all_pairs --out=results/dev_stage1/comparison.md
 
+A run argument may name another system of its run after a ``#``, so that a run's
+network is paired with its own stage-1 embeddings on the same resamples:
+
+    python compare_runs.py results/dev_stage2/e20 results/dev_stage2/e20#true_labels
+
+With ``--corpus`` the runs are scored on another corpus instead (a VoxCeleb-layout
+folder, or a MiniVox preset name such as ``shifted``, generated when missing): each
+run's exported model of the system (``round1/systems/<system>/inference``) embeds the
+corpus's test utterances and scores its trials as the recipe does, with the run's own
+training statistics. This tells whether a setting chosen on MiniVox still helps on
+voices drawn otherwise:
+
+    python compare_runs.py results/dev_stage2/e20 results/dev_stage2/crop2 \
+        --system=true_labels --corpus=shifted
+
 Authors
  * camsat contributors 2026
 """
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+from speechbrain.dataio.dataio import read_audio
+from tqdm import tqdm
 
 from camsat_lobes.bootstrap import bootstrap_intervals, format_difference, format_interval
+from camsat_lobes.inference import CAMSATSpeakerRecognition
+from camsat_lobes.minivox import PRESET_NAMES, MiniVoxConfig, generate_minivox
+from camsat_lobes.prepare import preparation_is_current, prepare_voxceleb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import STAGE1, TRIAL_LISTS, read_trial_list, trial_speakers  # noqa: E402
+from train import (  # noqa: E402
+    STAGE1,
+    TRIAL_LISTS,
+    read_trial_list,
+    trial_speakers,
+    write_all_pairs,
+)
 
 
 def read_run(run, system=STAGE1, trials="all_pairs"):
@@ -69,14 +97,128 @@ def read_run(run, system=STAGE1, trials="all_pairs"):
     return rows, scores
 
 
-def compare_runs(runs, system=STAGE1, trials="all_pairs", n_resamples=1000, seed=1234):
+def prepare_corpus(corpus, save_folder):
+    """Prepare another corpus's test set and trial lists for scoring (once; reused after).
+
+    Arguments
+    ---------
+    corpus : str or path
+        A VoxCeleb-layout folder (``wav/<speaker>/<session>/<utt>.wav`` and
+        ``trials.txt``), or the name of a MiniVox preset (generated when missing).
+    save_folder : str or path
+        Where the manifests go (``test.csv``, ``trials.csv`` and the every-pair list).
+
+    Returns
+    -------
+    pathlib.Path
+        ``save_folder``.
+
+    Example
+    -------
+    >>> prepare_corpus("no/such/corpus", getfixture("tmp_path"))
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: no/such/corpus is neither a corpus folder nor a MiniVox preset (...)
+    """
+    save_folder = Path(save_folder)
+    if str(corpus) in PRESET_NAMES:
+        corpus = generate_minivox(MiniVoxConfig.preset(str(corpus)))
+    elif not Path(corpus).is_dir():
+        raise FileNotFoundError(
+            f"{corpus} is neither a corpus folder nor a MiniVox preset ({', '.join(PRESET_NAMES)})"
+        )
+    if not preparation_is_current(corpus, save_folder):
+        prepare_voxceleb(corpus, save_folder)
+    write_all_pairs(save_folder)
+    return save_folder
+
+
+def score_corpus(run, system, data_folder, trials="all_pairs"):
+    """Score a prepared corpus's trials with one system's exported model from a finished run.
+
+    The model embeds every test utterance alone and scores as the recipe does, with the
+    run's training statistics (mean, AS-norm cohort); nothing of the corpus's test
+    utterances enters a score.
+
+    Arguments
+    ---------
+    run : str or path
+        Output folder of a finished run (its main seed's round-1 model is used).
+    system : str
+        The system whose model scores (``stage1``: the stage-1 encoder).
+    data_folder : str or path
+        A folder written by :func:`prepare_corpus`.
+    trials : str
+        The trial list: ``voxceleb`` or ``all_pairs``.
+
+    Returns
+    -------
+    tuple
+        ``(rows, scores)``: the trial rows and the (N,) scores in their order.
+
+    Example
+    -------
+    >>> score_corpus("no/such/run", "stage1", "no/such/corpus")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: no/such/run has no exported model of system 'stage1' (...): run its ...
+    """
+    folder = Path(run) / "round1" / "systems" / system / "inference"
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{run} has no exported model of system {system!r} ({folder} is missing): "
+            "run its verify stage first"
+        )
+    model = CAMSATSpeakerRecognition.from_hparams(folder, run_opts={"device": "cpu"})
+    rows = read_trial_list(data_folder, trials)
+    with open(Path(data_folder) / "test.csv", newline="") as f:
+        utterances = {row["ID"]: row for row in csv.DictReader(f)}
+    embeddings = {}
+    for utterance in tqdm(sorted({u for _, e, t in rows for u in (e, t)}), desc=f"embed {run}"):
+        row = utterances[utterance]
+        segment = {"file": row["wav"], "start": int(row["start"]), "stop": int(row["stop"])}
+        signal = read_audio(segment)
+        embeddings[utterance] = model.encode_batch(signal[None])[0, 0]
+    enrol = torch.stack([embeddings[e] for _, e, _ in rows])
+    test = torch.stack([embeddings[t] for _, _, t in rows])
+    return rows, model.mods.scoring.score(enrol, test).numpy()
+
+
+def split_run(run, system=STAGE1):
+    """Split a run argument ``<folder>[#<system>]`` into its folder and the system it names.
+
+    Arguments
+    ---------
+    run : str or path
+        An output folder, optionally followed by ``#`` and a system of that run.
+    system : str
+        The system when the argument names none.
+
+    Returns
+    -------
+    tuple
+        ``(folder, system)``.
+
+    Example
+    -------
+    >>> split_run("results/a#true_labels"), split_run("results/a", "camsat")
+    ((PosixPath('results/a'), 'true_labels'), (PosixPath('results/a'), 'camsat'))
+    """
+    folder, _, named = str(run).partition("#")
+    return Path(folder), named or system
+
+
+def compare_runs(
+    runs, system=STAGE1, trials="all_pairs", n_resamples=1000, seed=1234, corpus_folder=None
+):
     """Bootstrap one system's scores of several runs, paired with the first run.
 
     Arguments
     ---------
     runs : sequence of str or path
         Output folders of finished runs on the same trial list; the first is the
-        reference.
+        reference. ``<folder>#<system>`` takes that run's ``<system>`` instead (e.g. a
+        run's network against its own stage-1 embeddings).
     system : str
         The system compared.
     trials : str
@@ -85,11 +227,14 @@ def compare_runs(runs, system=STAGE1, trials="all_pairs", n_resamples=1000, seed
         Bootstrap resamples of the test speakers.
     seed : int
         Seed of the resampling.
+    corpus_folder : str or path, optional
+        A corpus prepared by :func:`prepare_corpus`: the runs' exported models score
+        its trials (:func:`score_corpus`) instead of their own saved scores being read.
 
     Returns
     -------
     dict
-        :func:`camsat_lobes.bootstrap.bootstrap_intervals`'s result, keyed by run folder.
+        :func:`camsat_lobes.bootstrap.bootstrap_intervals`'s result, keyed by run argument.
 
     Example
     -------
@@ -103,19 +248,29 @@ def compare_runs(runs, system=STAGE1, trials="all_pairs", n_resamples=1000, seed
     names = [str(run) for run in runs]
     if len(set(names)) < len(names):
         raise ValueError(f"a run is named twice in {names}")
-    rows, first = read_run(runs[0], system, trials)
+
+    def scores_of(run):
+        """Trials and scores of one run argument: saved, or scored on the corpus."""
+        folder, run_system = split_run(run, system)
+        if corpus_folder is None:
+            return read_run(folder, run_system, trials)
+        return score_corpus(folder, run_system, corpus_folder, trials)
+
+    rows, first = scores_of(runs[0])
     scores = {names[0]: first}
     for name, run in zip(names[1:], runs[1:]):
-        other_rows, other = read_run(run, system, trials)
+        other_rows, other = scores_of(run)
         if other_rows != rows:
             raise ValueError(
                 f"{run} scored other {trials} trials than {runs[0]}: "
                 "compare runs prepared from the same corpus and split"
             )
         scores[name] = other
+    if corpus_folder is None:
+        corpus_folder = split_run(runs[0])[0] / "save" / "data"
     return bootstrap_intervals(
         scores,
-        *trial_speakers(Path(runs[0]) / "save" / "data", rows),
+        *trial_speakers(corpus_folder, rows),
         reference=names[0],
         n_resamples=n_resamples,
         seed=seed,
@@ -194,16 +349,38 @@ def main(argv=None):
     SystemExit: 0
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", help="output folders; the first is the reference")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        help="output folders, each optionally followed by #<system> (that run's system "
+        "instead of --system); the first is the reference",
+    )
     parser.add_argument("--system", default=STAGE1)
     parser.add_argument("--trials", default="all_pairs", choices=sorted(TRIAL_LISTS))
     parser.add_argument("--n_resamples", type=int, default=1000)
     parser.add_argument("--out", help="also write the table here (and the result as .json)")
+    parser.add_argument(
+        "--corpus",
+        help="score the runs' exported models on this corpus instead: a VoxCeleb-layout "
+        f"folder or a MiniVox preset ({', '.join(PRESET_NAMES)})",
+    )
+    parser.add_argument(
+        "--corpus_save",
+        help="where the corpus's manifests go (default: results/corpora/<corpus name>)",
+    )
     args = parser.parse_args(argv)
-    result = compare_runs(args.runs, args.system, args.trials, args.n_resamples)
+    corpus_folder = None
+    if args.corpus:
+        save = args.corpus_save or Path("results") / "corpora" / Path(args.corpus).name
+        corpus_folder = prepare_corpus(args.corpus, save)
+    result = compare_runs(
+        args.runs, args.system, args.trials, args.n_resamples, corpus_folder=corpus_folder
+    )
     speakers = result["n_speakers"]
+    where = f" of the corpus {args.corpus}" if args.corpus else ""
     table = (
-        f"System `{args.system}`, {args.trials} trials; 95 % intervals over "
+        f"System `{args.system}` (or the one named after a run's #), "
+        f"{args.trials} trials{where}; 95 % intervals over "
         f"{args.n_resamples} resamples of the {speakers} test speakers, paired with "
         f"the first run (* : the interval excludes 0).\n\n" + format_comparison(result, args.runs)
     )

@@ -115,6 +115,19 @@ def read_trial_list(data_folder, name):
         return [(int(row["label"]), row["enrol_id"], row["test_id"]) for row in csv.DictReader(f)]
 
 
+def write_all_pairs(data_folder):
+    """Write the ``all_pairs`` trial list (every pair of test utterances) unless it exists."""
+    all_pairs = Path(data_folder) / TRIAL_LISTS["all_pairs"]
+    if not all_pairs.exists():
+        ids = read_csv_column(Path(data_folder) / "test.csv", "ID")
+        speakers = read_csv_column(Path(data_folder) / "test.csv", "spk_id")
+        rows = [
+            f"{int(speakers[a] == speakers[b])},{ids[a]},{ids[b]}\n"
+            for a, b in itertools.combinations(range(len(ids)), 2)
+        ]
+        write_text(all_pairs, "label,enrol_id,test_id\n" + "".join(rows))
+
+
 def trial_speakers(data_folder, trials):
     """Labels, enrolment speakers and test speakers of trials, from ``test.csv``."""
     test_csv = Path(data_folder) / "test.csv"
@@ -455,6 +468,7 @@ class Chain:
             modules=modules,
             opt_class=hp["opt_class"],
             hparams={
+                "train_crop_seconds": hp["train_crop_seconds"],
                 "wav_augment": hp["train_augment"](self.augmentation_sets()),
                 "mixup": self.system_option(system, "speaker_mixup", hp["mixup"]),
                 "lr_annealing": hp["lr_annealing"](epoch_count=epochs),
@@ -499,6 +513,8 @@ class Chain:
                     seed=self.hparams["seed"],
                 )
                 brain = self.speaker_brain(round_index, system, n_classes=n_classes)
+                if self.hparams["imprint_class_weights"]:  # a checkpoint, if any, overrides it
+                    brain.imprint_class_weights(train_data)
                 brain.fit(
                     brain.epoch_counter,
                     train_data,
@@ -517,15 +533,8 @@ class Chain:
         utterances is scored as well (``all_pairs``: all targets and all non-targets),
         derived from the speakers of the test manifest.
         """
-        all_pairs = self.data / TRIAL_LISTS["all_pairs"]
-        if self.hparams["full_trials"] and not all_pairs.exists():
-            ids = read_csv_column(self.data / "test.csv", "ID")
-            speakers = read_csv_column(self.data / "test.csv", "spk_id")
-            rows = [
-                f"{int(speakers[a] == speakers[b])},{ids[a]},{ids[b]}\n"
-                for a, b in itertools.combinations(range(len(ids)), 2)
-            ]
-            write_text(all_pairs, "label,enrol_id,test_id\n" + "".join(rows))
+        if self.hparams["full_trials"]:
+            write_all_pairs(self.data)
         names = ["voxceleb", "all_pairs"] if self.hparams["full_trials"] else ["voxceleb"]
         return {name: read_trial_list(self.data, name) for name in names}
 
