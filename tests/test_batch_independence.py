@@ -7,11 +7,10 @@ import speechbrain as sb
 import torch
 from speechbrain.lobes.features import Fbank
 from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
-from test_encoders import (  # noqa: F401 (fixture)
+from test_encoders import (
     PRETRAINED_YAML,
     RUN_OPTS,
     SAMPLE_RATE,
-    single_thread,
     tiny_ecapa,
     write_corpus,
 )
@@ -22,6 +21,8 @@ from camsat_lobes.encoders.dino import DINOHead
 from camsat_lobes.extract import extract_embeddings, load_embeddings
 from camsat_lobes.margins import AAMSoftmax
 from camsat_lobes.speaker_training import SpeakerBrain
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SECONDS = (0.7, 1.3, 2.0, 2.9)
 TOLERANCE = 1e-4

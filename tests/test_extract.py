@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from test_encoders import single_thread, write_augmentation_sets, write_corpus  # noqa: F401
+from test_encoders import write_augmentation_sets, write_corpus
 
 from camsat_lobes.encoders import Encoder, IVectorEncoder, build_augmenter
 from camsat_lobes.encoders.data import load_segment, read_audio_columns
 from camsat_lobes.extract import extract_embeddings, load_embeddings, normalize_embeddings
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Killed(Exception):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from test_encoders import single_thread, write_corpus  # noqa: F401 (fixture)
+from test_encoders import write_corpus
 
 from camsat_lobes.encoders.data import read_audio_columns
 from camsat_lobes.encoders.ivector import (
@@ -16,6 +16,8 @@ from camsat_lobes.encoders.ivector import (
     MFCCFrontEnd,
     TotalVariability,
 )
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SMALL = {"n_components": 8, "rank": 6, "ubm_iterations_per_split": 3, "ubm_final_iterations": 4}
 
