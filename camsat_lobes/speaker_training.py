@@ -177,16 +177,7 @@ class SpeakerBrain(DistributedBrain):
 
         Example
         -------
-        >>> from speechbrain.lobes.features import Fbank
-        >>> from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
-        >>> from camsat_lobes.margins import AAMSoftmax
-        >>> modules = {
-        ...     "compute_features": Fbank(n_mels=20),
-        ...     "mean_var_norm": sb.processing.features.InputNormalization(norm_type="sentence"),
-        ...     "embedding_model": ECAPA_TDNN(20, channels=[16, 16, 16, 16, 48], lin_neurons=8),
-        ...     "speaker_loss": AAMSoftmax(embedding_dim=8, n_classes=3),
-        ... }
-        >>> brain = SpeakerBrain(modules, torch.optim.Adam)
+        >>> brain = _demo_brain()  # the class example's tiny network
         >>> wavs = torch.randn(2, 16000)
         >>> wavs[1, 9000:] = 0.0
         >>> batched = brain.embed(wavs, torch.tensor([1.0, 9000 / 16000]))
@@ -224,16 +215,7 @@ class SpeakerBrain(DistributedBrain):
         Example
         -------
         >>> from speechbrain.dataio.dataset import DynamicItemDataset
-        >>> from speechbrain.lobes.features import Fbank
-        >>> from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
-        >>> from camsat_lobes.margins import AAMSoftmax
-        >>> modules = {
-        ...     "compute_features": Fbank(n_mels=20),
-        ...     "mean_var_norm": sb.processing.features.InputNormalization(norm_type="sentence"),
-        ...     "embedding_model": ECAPA_TDNN(20, channels=[16, 16, 16, 16, 48], lin_neurons=8),
-        ...     "speaker_loss": AAMSoftmax(embedding_dim=8, n_classes=3),
-        ... }
-        >>> brain = SpeakerBrain(modules, torch.optim.Adam)
+        >>> brain = _demo_brain()  # the class example's tiny network
         >>> items = {
         ...     f"u{i}": {"sig": torch.randn(8000), "label": torch.LongTensor([i % 2])}
         ...     for i in range(4)
@@ -327,3 +309,19 @@ class SpeakerBrain(DistributedBrain):
                 )
             if self.checkpointer is not None:
                 self.checkpointer.save_and_keep_only(meta=stats, min_keys=["loss"])
+
+
+def _demo_brain():
+    """Return the tiny :class:`SpeakerBrain` of the class example (for the method examples)."""
+    from speechbrain.lobes.features import Fbank
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
+    from camsat_lobes.margins import AAMSoftmax
+
+    modules = {
+        "compute_features": Fbank(n_mels=20),
+        "mean_var_norm": sb.processing.features.InputNormalization(norm_type="sentence"),
+        "embedding_model": ECAPA_TDNN(20, channels=[16, 16, 16, 16, 48], lin_neurons=8),
+        "speaker_loss": AAMSoftmax(embedding_dim=8, n_classes=3),
+    }
+    return SpeakerBrain(modules, torch.optim.Adam)

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from speechbrain.dataio.dataio import read_audio
 from tqdm import tqdm
 
 from camsat_lobes.bootstrap import bootstrap_intervals, format_difference, format_interval
+from camsat_lobes.encoders.data import load_segment
 from camsat_lobes.inference import CAMSATSpeakerRecognition
 from camsat_lobes.minivox import PRESET_NAMES, MiniVoxConfig, generate_minivox
 from camsat_lobes.prepare import preparation_is_current, prepare_voxceleb
@@ -176,8 +176,7 @@ def score_corpus(run, system, data_folder, trials="all_pairs"):
     embeddings = {}
     for utterance in tqdm(sorted({u for _, e, t in rows for u in (e, t)}), desc=f"embed {run}"):
         row = utterances[utterance]
-        segment = {"file": row["wav"], "start": int(row["start"]), "stop": int(row["stop"])}
-        signal = read_audio(segment)
+        signal = load_segment(row["wav"], int(row["start"]), int(row["stop"]))
         embeddings[utterance] = model.encode_batch(signal[None])[0, 0]
     enrol = torch.stack([embeddings[e] for _, e, _ in rows])
     test = torch.stack([embeddings[t] for _, _, t in rows])
@@ -266,11 +265,10 @@ def compare_runs(
                 "compare runs prepared from the same corpus and split"
             )
         scores[name] = other
-    if corpus_folder is None:
-        corpus_folder = split_run(runs[0])[0] / "save" / "data"
+    data_folder = corpus_folder or split_run(runs[0])[0] / "save" / "data"
     return bootstrap_intervals(
         scores,
-        *trial_speakers(corpus_folder, rows),
+        *trial_speakers(data_folder, rows),
         reference=names[0],
         n_resamples=n_resamples,
         seed=seed,
