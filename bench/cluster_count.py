@@ -1,7 +1,10 @@
-"""Count the clusters IMSAT and CAMSAT keep on the stage-1 embeddings of a run.
+"""Count the clusters IMSAT and CAMSAT keep on a run's stage-1 embeddings or synthetic ones.
 
 Reads the training embeddings, views and speaker labels of a finished recipe run
-(``train.py`` up to the extract stage) and fits every chosen method at every
+(``train.py`` up to the extract stage), or draws synthetic speaker-like
+embeddings with ``--synthetic POINTS SPEAKERS`` (``bench/clustering.py``'s
+generator: sessions as offsets, 4 views; many utterances per speaker, as in the
+paper's VoxCeleb2 setting), and fits every chosen method at every
 marginal-entropy weight mu, every initial K (a factor of the true speaker count)
 and every seed. It prints one markdown row per (method, mu, start): clusters kept
 out of the initial K, NMI, ACC and purity against the true speakers as mean ± std
@@ -24,6 +27,8 @@ Usage::
         camsat camsat_supcon camsat_mixup camsat_infonce
     # the count against mu, one seed:
     python bench/cluster_count.py RUN --methods imsat camsat --mu 1 2 4 --starts 2 --seeds 1234
+    # synthetic speakers with 100 utterances each, the IMSAT reference's 50 epochs:
+    python bench/cluster_count.py --synthetic 10000 100 --epochs 50
 """
 
 import argparse
@@ -92,6 +97,27 @@ def load_run(run_folder, round_index=1):
     return normalize_embeddings(x, "l2"), normalize_embeddings(views, "l2", reference=x), labels
 
 
+def synthetic_data(n_points, n_speakers):
+    """Draw the synthetic speaker-like embeddings of ``bench/clustering.py`` (seed 0).
+
+    Arguments
+    ---------
+    n_points : int
+        Number of embeddings.
+    n_speakers : int
+        Number of speakers drawn (one that draws no embedding is left out of the labels).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Embeddings (N×192), 4 views (N×4×192), integer speaker labels (N,).
+    """
+    from clustering import make_embeddings
+
+    x, views, labels = make_embeddings(n_points, n_speakers=n_speakers)
+    return x, views, np.unique(labels, return_inverse=True)[1]
+
+
 def initial_counts(starts, n_speakers, n_points):
     """Give the initial K of each start factor, capped at the number of points (a fit's limit).
 
@@ -155,7 +181,14 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run_folder", help="output folder of a recipe run")
+    parser.add_argument("run_folder", nargs="?", help="output folder of a recipe run")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        nargs=2,
+        metavar=("POINTS", "SPEAKERS"),
+        help="fit synthetic speaker-like embeddings instead of a run's",
+    )
     parser.add_argument(
         "--methods", nargs="+", choices=sorted(METHODS), default=["imsat", "camsat", "camsat_nosym"]
     )
@@ -183,6 +216,8 @@ def parse_args():
     parser.add_argument("--out", default="results/cluster_count", help="folder for the outputs")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if (args.run_folder is None) == (args.synthetic is None):
+        parser.error("give either a run folder or --synthetic POINTS SPEAKERS")
     if args.mu is None:
         with open(CAMSAT_HPARAMS) as handle:
             args.mu = [load_hyperpyyaml(handle)["mu"]]
@@ -463,14 +498,19 @@ def plot_curves(curves, args, k_starts, n_speakers, path):
 
 
 def main():
-    """Run the grid on a run's stage-1 embeddings; print and write the table, CSV and PNG."""
+    """Run the grid on a run's or synthetic embeddings; print and write the table, CSV and PNG."""
     args = parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
 
-    x, views, labels = load_run(args.run_folder)
+    if args.synthetic:
+        x, views, labels = synthetic_data(*args.synthetic)
+        source = f"synthetic ({args.synthetic[0]} points, {args.synthetic[1]} speakers, seed 0)"
+    else:
+        x, views, labels = load_run(args.run_folder)
+        source = f"`{args.run_folder}`"
     n_speakers = int(labels.max() + 1)
     heading = (
         f"{len(x)} utterances, {n_speakers} speakers, {views.shape[1]} views; "
@@ -484,7 +524,7 @@ def main():
     table = summary_table(rows, args, k_starts, n_speakers)
     print("\n" + "\n".join(table))
     (out / "cluster_count.md").write_text(
-        f"Run: `{args.run_folder}`\n\n{heading}\n\n" + "\n".join(table) + "\n"
+        f"Data: {source}\n\n{heading}\n\n" + "\n".join(table) + "\n"
     )
     if curves:
         plot_curves(curves, args, k_starts, n_speakers, out / "cluster_count_curves.png")
