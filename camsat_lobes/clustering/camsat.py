@@ -21,8 +21,8 @@ than there are speakers. At the default μ = 2 the view terms
 ``weights.augmentation`` / ``weights.symmetry`` (views of one utterance must
 share its cluster) empty outputs that IMSAT keeps. With 5 utterances per
 speaker (the default MiniVox) the count still grows with the initial K; with 100
-per speaker (synthetic, as VoxCeleb2 has many) CAMSAT keeps within 13 % of the
-true count from 2x, 4x and 8x (``bench/cluster_count.py``; numbers in the README).
+per speaker (synthetic, as VoxCeleb2 has many) CAMSAT keeps on average within
+13 % of the true count from 2x, 4x and 8x (``bench/cluster_count.py``; numbers in the README).
 
 Authors
  * camsat contributors 2026
