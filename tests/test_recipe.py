@@ -315,6 +315,8 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_run, tmp_path, small_m
     assert epochs == sorted(set(epochs)) == [1, 2, 3], epochs
     assert epochs[: len(first_epochs)] == first_epochs
     assert (speaker / "done.json").exists()
+    # The checkpoint holds the class weights: the resumed run does not imprint them again.
+    assert "kmeans_true_k: resuming from its last checkpoint" in (run / "log.txt").read_text()
 
 
 @pytest.mark.ddp

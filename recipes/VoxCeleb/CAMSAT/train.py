@@ -513,8 +513,11 @@ class Chain:
                     seed=self.hparams["seed"],
                 )
                 brain = self.speaker_brain(round_index, system, n_classes=n_classes)
-                if self.hparams["imprint_class_weights"]:  # a checkpoint, if any, overrides it
-                    brain.imprint_class_weights(train_data)
+                if brain.checkpointer.find_checkpoint() is not None:
+                    logger.info("%s: resuming from its last checkpoint", system)
+                elif self.hparams["imprint_class_weights"]:
+                    n_imprinted = brain.imprint_class_weights(train_data)
+                    logger.info("%s: imprinted %d class weights", system, n_imprinted)
                 brain.fit(
                     brain.epoch_counter,
                     train_data,
