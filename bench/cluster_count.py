@@ -111,6 +111,12 @@ def synthetic_data(n_points, n_speakers):
     -------
     tuple of numpy.ndarray
         Embeddings (N×192), 4 views (N×4×192), integer speaker labels (N,).
+
+    Example
+    -------
+    >>> x, views, labels = synthetic_data(200, 10)
+    >>> x.shape, views.shape, bool(labels.max() < 10)
+    ((200, 192), (200, 4, 192), True)
     """
     from clustering import make_embeddings
 
