@@ -71,8 +71,8 @@ CSV_COLUMNS = (
 )
 
 
-def load_run(run_folder, round_index=1):
-    """Load the L2-normalised embeddings, views and speaker labels of a run's round.
+def load_run(run_folder, round_index=1, norm="l2"):
+    """Load the normalised embeddings, views and speaker labels of a run's round.
 
     Arguments
     ---------
@@ -81,6 +81,9 @@ def load_run(run_folder, round_index=1):
         ``save/data/train_utts.csv``).
     round_index : int
         Which round's training embeddings to read.
+    norm : str
+        The recipe's ``embedding_norm`` (``l2`` or ``center``, see
+        :func:`camsat_lobes.extract.normalize_embeddings`).
 
     Returns
     -------
@@ -94,7 +97,7 @@ def load_run(run_folder, round_index=1):
     with open(run / "save" / "data" / "train_utts.csv", newline="") as f:
         speaker = {row["ID"]: row["spk_id"] for row in csv.DictReader(f)}
     labels = np.unique([speaker[i] for i in ids], return_inverse=True)[1]
-    return normalize_embeddings(x, "l2"), normalize_embeddings(views, "l2", reference=x), labels
+    return normalize_embeddings(x, norm), normalize_embeddings(views, norm, reference=x), labels
 
 
 def synthetic_data(n_points, n_speakers):
@@ -218,6 +221,12 @@ def parse_args():
         type=int,
         default=300,
         help="about 600 steps on the default MiniVox's 604 utterances; the counts are flat by then",
+    )
+    parser.add_argument(
+        "--norm",
+        choices=["l2", "center"],
+        default="l2",
+        help="normalisation of a run's embeddings (the recipe's embedding_norm)",
     )
     parser.add_argument("--out", default="results/cluster_count", help="folder for the outputs")
     parser.add_argument("--threads", type=int, default=2)
@@ -515,8 +524,8 @@ def main():
         x, views, labels = synthetic_data(*args.synthetic)
         source = f"synthetic ({args.synthetic[0]} points, {args.synthetic[1]} speakers, seed 0)"
     else:
-        x, views, labels = load_run(args.run_folder)
-        source = f"`{args.run_folder}`"
+        x, views, labels = load_run(args.run_folder, norm=args.norm)
+        source = f"`{args.run_folder}`, embedding_norm {args.norm}"
     n_speakers = int(labels.max() + 1)
     heading = (
         f"{len(x)} utterances, {n_speakers} speakers, {views.shape[1]} views; "

@@ -52,7 +52,7 @@ EMBEDDINGS_FILE = "embeddings.npy"
 VIEWS_FILE = "views.npy"
 IDS_FILE = "ids.txt"
 PROGRESS_FILE = "extraction_progress.json"
-NORMALIZATIONS = ("l2", "std", "none")
+NORMALIZATIONS = ("l2", "center", "std", "none")
 
 
 def extract_embeddings(
@@ -206,11 +206,15 @@ def normalize_embeddings(x, method="l2", reference=None, eps=1e-8):
     x : array_like
         Embeddings, shape ``(..., D)`` (e.g. ``N x D`` or views ``N x V x D``).
     method : str
-        ``"l2"``: each vector divided by its Euclidean norm; ``"std"``: each feature
-        shifted and scaled to zero mean and unit variance; ``"none"``: unchanged.
+        ``"l2"``: each vector divided by its Euclidean norm; ``"center"``: the mean
+        embedding subtracted, then each vector divided by its norm (the geometry of
+        the recipe's scores, which subtract the training mean before the cosine);
+        ``"std"``: each feature shifted and scaled to zero mean and unit variance;
+        ``"none"``: unchanged.
     reference : array_like, optional
-        Embeddings whose per-feature statistics ``"std"`` uses (default: ``x``), so
-        that views can be scaled with the statistics of the clean embeddings.
+        Embeddings whose per-feature statistics ``"center"`` and ``"std"`` use
+        (default: ``x``), so that views are shifted with the statistics of the clean
+        embeddings.
     eps : float
         Floor of norms and standard deviations.
 
@@ -224,6 +228,8 @@ def normalize_embeddings(x, method="l2", reference=None, eps=1e-8):
     >>> x = np.array([[3.0, 4.0], [1.0, 0.0]])
     >>> normalize_embeddings(x, "l2").tolist()
     [[0.6000000238418579, 0.800000011920929], [1.0, 0.0]]
+    >>> normalize_embeddings(x, "center").astype(float).round(4).tolist()
+    [[0.4472, 0.8944], [-0.4472, -0.8944]]
     >>> normalize_embeddings(x, "std").tolist()
     [[1.0, 1.0], [-1.0, -1.0]]
     """
@@ -242,6 +248,8 @@ def normalize_embeddings(x, method="l2", reference=None, eps=1e-8):
             f"reference has {flat.shape[-1]} features but the embeddings have {x.shape[-1]}."
         )
     mean, std = flat.mean(axis=0), flat.std(axis=0)
+    if method == "center":
+        return normalize_embeddings(x - mean, "l2", eps=eps)
     return ((x - mean) / np.maximum(std, eps)).astype(np.float32)
 
 

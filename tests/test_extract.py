@@ -133,6 +133,14 @@ def test_normalize_embeddings():
     scaled = normalize_embeddings(views, "std", reference=x)
     np.testing.assert_allclose(scaled[:, 0], std, rtol=1e-5, atol=1e-6)
     assert normalize_embeddings(views, "l2").shape == (200, 2, 4)
+    centered = normalize_embeddings(x, "center")
+    np.testing.assert_allclose(np.linalg.norm(centered, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(centered, normalize_embeddings(x - x.mean(axis=0), "l2"), atol=1e-6)
+    shifted_views = normalize_embeddings(views, "center", reference=x)
+    np.testing.assert_allclose(shifted_views[:, 0], centered, atol=1e-6)
+    np.testing.assert_allclose(  # views are shifted by the clean mean, not their own
+        shifted_views[:, 1], normalize_embeddings(x + 1 - x.mean(axis=0), "l2"), atol=1e-6
+    )
     np.testing.assert_array_equal(normalize_embeddings(x, "none"), x.astype(np.float32))
     with pytest.raises(ValueError, match="Unknown normalisation 'pca'"):
         normalize_embeddings(x, "pca")
