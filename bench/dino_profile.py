@@ -16,8 +16,9 @@ run in the same process on the same batches, alternating:
   that drew it (``augment_independently``), and one set of filter banks shared by
   student and teacher.
 
-Extra rows (``--variants``) time the batched path with other crop settings, e.g.
-``1.5:2`` for 1.5 s global crops and two local crops. The audio and the
+Extra rows (``--variants``) time the batched path with other settings, e.g.
+``1.5:2`` for 1.5 s global crops and two local crops, or ``2.0:2:20`` for the
+default crops with filter-bank frames every 20 ms instead of 10. The audio and the
 augmentation sets are synthetic (the step's cost does not depend on the content).
 The table gives the median seconds per step of each stage over ``--steps`` steps
 and the speed-up of the whole step against ``reference``.
@@ -25,7 +26,7 @@ and the speed-up of the whole step against ``reference``.
 Usage::
 
     python bench/dino_profile.py
-    python bench/dino_profile.py --steps 5 --variants 1.5:2 2.0:0
+    python bench/dino_profile.py --steps 5 --variants 1.5:2 2.0:0 2.0:2:20
 """
 
 import argparse
@@ -238,8 +239,8 @@ def timed_step(brain, dataset, indices, augment, augmenter, shared_features):
     return timer.seconds
 
 
-def make_brain(folder, sets, global_seconds=None, n_local=None):
-    """Build the recipe's DINO encoder and its brain, optionally with other crops.
+def make_brain(folder, sets, global_seconds=None, n_local=None, hop_length=None):
+    """Build the recipe's DINO encoder and its brain, optionally with other settings.
 
     Arguments
     ---------
@@ -251,6 +252,8 @@ def make_brain(folder, sets, global_seconds=None, n_local=None):
         Length of the global crops (default: the yaml's).
     n_local : int, optional
         Number of local crops (default: the yaml's).
+    hop_length : float, optional
+        Milliseconds between filter-bank frames (default: the yaml's).
 
     Returns
     -------
@@ -264,6 +267,8 @@ def make_brain(folder, sets, global_seconds=None, n_local=None):
         overrides["global_seconds"] = global_seconds
     if n_local is not None:
         overrides["n_local"] = n_local
+    if hop_length is not None:
+        overrides["hop_length"] = hop_length
     with open(DINO_YAML) as handle:
         encoder = load_hyperpyyaml(handle, overrides)["encoder"]
     brain = encoder.make_brain(folder, augmentation_sets=sets, run_opts={"device": "cpu"})
@@ -283,7 +288,7 @@ def main():
         "--variants",
         nargs="*",
         default=[],
-        help="extra batched rows as GLOBAL_SECONDS:N_LOCAL, e.g. 1.5:2",
+        help="extra batched rows as GLOBAL_SECONDS:N_LOCAL[:HOP_MS], e.g. 1.5:2 or 2.0:2:20",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -303,9 +308,11 @@ def main():
         }
         runs = {name: (brain, encoder.dataset(manifest), *path) for name, path in paths.items()}
         for variant in args.variants:
-            seconds, n_local = variant.split(":")
-            enc, br = make_brain(folder / variant, sets, float(seconds), int(n_local))
-            runs[f"batched, {seconds} s global, {n_local} local"] = (
+            seconds, n_local, *hop = variant.split(":")
+            hop_length = float(hop[0]) if hop else None
+            enc, br = make_brain(folder / variant, sets, float(seconds), int(n_local), hop_length)
+            frames = f", {hop[0]} ms frames" if hop else ""
+            runs[f"batched, {seconds} s global, {n_local} local{frames}"] = (
                 br,
                 enc.dataset(manifest),
                 augment_independently,

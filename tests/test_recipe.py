@@ -348,6 +348,25 @@ def test_torchrun_two_processes_matches_single_process_checkpoint(
     assert not any(k.startswith("module.") for k in parallel)
 
 
+def test_stage1_trained_on_other_filter_banks_is_not_silently_reused(
+    tiny_run, small_minivox, tmp_path
+):
+    """Resuming a finished stage 1 with another frame rate stops and names the option."""
+    row, out = tiny_run
+    record = out / "round1" / "encoder" / "front_end.yaml"
+    assert "hop_length: 20.0" in record.read_text()
+    run = tmp_path / "run"
+    shutil.copytree(out / "save", run / "save")
+    shutil.copytree(out / "round1" / "encoder", run / "round1" / "encoder")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+    command = recipe_command(row, run, small_minivox, "--feature_hop_ms=10.0", "--rounds=1")
+    result = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "trained on other filter banks" in log and "--feature_hop_ms" in log
+    assert not (run / "round1" / "embeddings" / "done.json").exists()
+
+
 def test_development_split_reuses_a_finished_stage1(tiny_run, tmp_path, small_minivox):
     """A development run scores held-out training speakers; a second one reuses its stage 1."""
     row, _ = tiny_run

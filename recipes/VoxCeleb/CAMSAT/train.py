@@ -88,6 +88,8 @@ CLUSTERING_FILES = (
     "collapsed.json",
 )
 TRIAL_LISTS = {"voxceleb": "trials.csv", "all_pairs": "trials_all_pairs.csv"}
+# Beside the stage-1 encoder: the filter banks it was trained on (resolved YAML).
+FRONT_END_RECORD = "front_end.yaml"
 # Where, in the resolved hyperparameters, the modules of an exported model are built.
 EXPORTED_NODES = {
     STAGE1: {
@@ -332,9 +334,47 @@ class Chain:
             )
             if not self.once(folder, "encoder", fit):
                 fit()  # a finished training: fit only loads it
+            elif (front_end := self.stage1_front_end()) and sb.utils.distributed.if_main_process():
+                write_text(folder / FRONT_END_RECORD, front_end)
             self.stage1_ready = True
             return encoder
         return self.speaker_brain(round_index - 1, self.hparams["main_system"], load=True)
+
+    def stage1_front_end(self):
+        """Return the resolved YAML of the stage-1 filter banks (None without filter banks)."""
+        try:
+            return self.exported_nodes(STAGE1)["compute_features"]
+        except (KeyError, TypeError):
+            return None
+
+    def check_front_end(self):
+        """Stop if the finished stage-1 encoder was trained on other filter banks.
+
+        A stage 1 resumed or reused (``reuse_stage1_from``) under other filter-bank
+        settings (e.g. ``feature_hop_ms``) would embed every utterance wrongly without
+        any error, so the settings it was trained on are kept beside it
+        (:data:`FRONT_END_RECORD`) and compared with this run's. Encoders without
+        filter banks (i-vectors) are not checked.
+        """
+        folder = self.out / "round1" / "encoder"
+        current = self.stage1_front_end()
+        if current is None or not (folder / "done.json").exists():
+            return
+        record = folder / FRONT_END_RECORD
+        if not record.exists():
+            logger.warning(
+                "%s has no %s (trained before it was recorded): cannot check that it was "
+                "trained on the filter banks this run computes",
+                folder,
+                FRONT_END_RECORD,
+            )
+        elif record.read_text() != current:
+            raise ValueError(
+                f"The stage-1 encoder in {folder} was trained on other filter banks than "
+                f"this run computes:\n{record.read_text()}against\n{current}Run with the "
+                "settings it was trained with (e.g. --feature_hop_ms), or into a new "
+                "--output_folder."
+            )
 
     def extracted(self, round_index):
         """Whether the embeddings of a round are complete."""
@@ -721,6 +761,7 @@ def run(chain, first_stage, last_stage):
     if "prepare" in selected:
         chain.prepare()
     run_on_main(chain.reuse_stage1)
+    chain.check_front_end()
     for round_index in range(1, chain.hparams["rounds"] + 1):
         if "encoder" in selected:
             chain.encoder(round_index)
