@@ -247,10 +247,10 @@ def normalize_embeddings(x, method="l2", reference=None, eps=1e-8):
         raise ValueError(
             f"reference has {flat.shape[-1]} features but the embeddings have {x.shape[-1]}."
         )
-    mean, std = flat.mean(axis=0), flat.std(axis=0)
+    mean = flat.mean(axis=0)
     if method == "center":
         return normalize_embeddings(x - mean, "l2", eps=eps)
-    return ((x - mean) / np.maximum(std, eps)).astype(np.float32)
+    return ((x - mean) / np.maximum(flat.std(axis=0), eps)).astype(np.float32)
 
 
 def _rows_done(progress_path, job, paths):

@@ -43,13 +43,25 @@ def recipe_command(row, output_folder, data_folder, *extra):
     )
 
 
+def recipe_env():
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+
+
 def run_recipe(command, cwd, timeout=900):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
     result = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        command, cwd=cwd, env=recipe_env(), capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
+
+
+def failed_recipe_log(command, timeout=900):
+    """Run a recipe command that must fail; return its stdout and stderr together."""
+    result = subprocess.run(
+        command, cwd=RECIPE, env=recipe_env(), capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode != 0, result.stdout[-3000:]
+    return result.stdout + result.stderr
 
 
 def test_every_recipe_yaml_is_listed():
@@ -210,12 +222,9 @@ def test_collapsed_clustering_stops_before_training(tiny_run, tmp_path, small_mi
     flags = ["--rounds=1", "--first_stage=cluster", "--last_stage=train", "--embedding_norm=l2"]
     # A negative weight rewards a low marginal entropy: the head collapses for sure.
     flags += ["--camsat_mu=-4.0", "--clustering_epochs=10", "--true_labels_reference=False"]
-    command = recipe_command(row, run, small_minivox, *flags)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
-    result = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "system 'camsat' kept 1 cluster(s)" in result.stderr + result.stdout
-    assert "camsat_mu" in result.stderr + result.stdout
+    log = failed_recipe_log(recipe_command(row, run, small_minivox, *flags))
+    assert "system 'camsat' kept 1 cluster(s)" in log
+    assert "camsat_mu" in log
     assert not (run / "round1" / "systems" / "camsat" / "speaker").exists()
 
 
@@ -260,12 +269,9 @@ def test_changed_corpus_is_not_silently_reused(tiny_run, small_minivox, tmp_path
     run = tmp_path / "run"
     shutil.copytree(out / "save", run / "save")
     shutil.copytree(out / "round1" / "encoder", run / "round1" / "encoder")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
-    command = recipe_command(row, run, corpus, "--rounds=1")
-    result = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "changed since" in result.stdout + result.stderr
-    assert "new --output_folder" in result.stdout + result.stderr
+    log = failed_recipe_log(recipe_command(row, run, corpus, "--rounds=1"))
+    assert "changed since" in log
+    assert "new --output_folder" in log
 
 
 def test_killed_training_resumes_from_its_checkpoint(tiny_run, tmp_path, small_minivox):
@@ -358,11 +364,8 @@ def test_stage1_trained_on_other_filter_banks_is_not_silently_reused(
     run = tmp_path / "run"
     shutil.copytree(out / "save", run / "save")
     shutil.copytree(out / "round1" / "encoder", run / "round1" / "encoder")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
-    command = recipe_command(row, run, small_minivox, "--feature_hop_ms=10.0", "--rounds=1")
-    result = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True)
-    log = result.stdout + result.stderr
-    assert result.returncode != 0
+    flags = ["--feature_hop_ms=10.0", "--rounds=1"]
+    log = failed_recipe_log(recipe_command(row, run, small_minivox, *flags))
     assert "trained on other filter banks" in log and "--feature_hop_ms" in log
     assert not (run / "round1" / "embeddings" / "done.json").exists()
 
