@@ -23,6 +23,7 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 from camsat_lobes.distributed import DistributedBrain
 from camsat_lobes.encoders.base import embed_unpadded
 from camsat_lobes.encoders.ssl import random_crop_batch
+from camsat_lobes.seeding import seed_part
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,10 @@ class SpeakerBrain(DistributedBrain):
     that owns the class weights). Optional hyperparameters: ``train_crop_seconds``
     (train on one random crop of that length per segment and epoch, at a fresh
     position every time), ``wav_augment`` (a SpeechBrain ``Augmenter``), ``mixup``
-    (an i-mix or l-mix component of :mod:`camsat_lobes.mixup`), ``lr_annealing``
-    and ``epoch_counter``.
+    (an i-mix or l-mix component of :mod:`camsat_lobes.mixup`), ``lr_annealing``,
+    ``epoch_counter`` and ``seed`` (each training epoch then reseeds the global
+    generators from the seed and the epoch number, so the crops, augmentations and
+    mixing partners of an epoch are the same whether the run was resumed or not).
 
     Once trained it is also an embedding extractor: :meth:`embed` maps a batch of
     waveforms to embeddings, so it can serve as the encoder of the next round.
@@ -283,9 +286,12 @@ class SpeakerBrain(DistributedBrain):
         return loss
 
     def on_stage_start(self, stage, epoch=None):
-        """Set the margin warm-up for this epoch and reset the error tracker."""
+        """Seed the epoch's draws, set the margin warm-up and reset the error tracker."""
         self.errors = []
         if stage == sb.Stage.TRAIN and epoch is not None:
+            seed = getattr(self.hparams, "seed", None)
+            if seed is not None:
+                seed_part(seed, "epoch", epoch)
             self.speaker_loss.set_epoch(epoch)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):

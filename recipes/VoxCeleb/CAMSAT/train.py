@@ -72,6 +72,7 @@ from camsat_lobes.inference import export_model
 from camsat_lobes.minivox import MiniVoxConfig, default_root, generate_minivox
 from camsat_lobes.prepare import preparation_differences, prepare_voxceleb
 from camsat_lobes.scoring import CosineBackend
+from camsat_lobes.seeding import derive_seed, seed_part
 from camsat_lobes.speaker_training import SpeakerBrain, pseudo_label_datasets
 from camsat_lobes.verification import compute_eer, compute_min_dcf, eer_threshold
 
@@ -490,6 +491,10 @@ class Chain:
         if n_classes is None:
             labels = read_csv_column(folder.parent / "pseudo_labels.csv", "cluster")
             n_classes = max(int(c) for c in labels) + 1
+        # Each network draws from its own stream (its loss's initial weights, its data
+        # order, crops and augmentations), whatever ran before it in this process.
+        seed = derive_seed(hp["seed"], "speaker", system, round_index)
+        seed_part(seed)
         # Every system trains (and checkpoints) its own copy of the yaml's modules.
         modules = {name: copy.deepcopy(module) for name, module in hp["modules"].items()}
         speaker_loss = self.system_option(system, "speaker_loss", hp["speaker_loss"])
@@ -513,6 +518,7 @@ class Chain:
                 "mixup": self.system_option(system, "speaker_mixup", hp["mixup"]),
                 "lr_annealing": hp["lr_annealing"](epoch_count=epochs),
                 "train_logger": hp["train_logger"](folder / "train_log.txt"),
+                "seed": seed,
             },
             run_opts=self.run_opts,
             checkpointer=checkpointer,
