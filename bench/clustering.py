@@ -54,24 +54,87 @@ def make_embeddings(
     noise_scale=1.0,
     view_scale=0.6,
     seed=0,
+    utterances_per_speaker=None,
+    speaker_scale=1.0,
+    view_space="point",
 ):
     """Speaker-like embeddings, their views and the speaker labels.
 
-    Norms of the session offset, the utterance noise and the view perturbation
-    are ``session_scale``, ``noise_scale`` and ``view_scale`` (centres have norm 1).
+    Before the L2 normalisation an utterance is its speaker's centre (drawn
+    uniformly on the sphere of radius ``speaker_scale``, so two speakers lie about
+    ``speaker_scale`` × √2 apart), plus the offset of one of the speaker's
+    ``sessions`` sessions (the "channel"), plus its own noise; offsets and noise
+    are isotropic Gaussians whose expected norms are ``session_scale`` and
+    ``noise_scale``. A view adds isotropic noise of expected norm ``view_scale``
+    to the embedding and is L2-normalised again, as augmented audio would give.
+
+    Arguments
+    ---------
+    n : int
+        Number of embeddings, drawn from speakers of log-normal popularity and
+        sessions uniformly at random (ignored when ``utterances_per_speaker`` is set).
+    dim : int
+        Embedding dimension.
+    n_speakers : int
+        Number of speakers.
+    n_views : int
+        Views of each embedding.
+    sessions : int
+        Sessions of each speaker.
+    session_scale : float
+        Expected norm of a session offset.
+    noise_scale : float
+        Expected norm of an utterance's own noise.
+    view_scale : float
+        Expected norm of a view's perturbation.
+    seed : int
+        Seed of every draw.
+    utterances_per_speaker : int, optional
+        Give every speaker exactly this many utterances, spread evenly over its
+        sessions (N = n_speakers × utterances_per_speaker).
+    speaker_scale : float
+        Norm of the speaker centres (the between-speaker spread). After the L2
+        normalisation only the ratios of the four scales matter.
+    view_space : str
+        ``"point"`` adds a view's perturbation to the normalised embedding (its
+        scale is then in units of the unit sphere); ``"raw"`` adds it before the
+        normalisation, next to the session offset and the utterance noise, so that
+        ``view_scale`` is on the same scale as ``session_scale`` and ``noise_scale``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Embeddings (N×dim), views (N×n_views×dim), integer speaker labels (N,).
+
+    Example
+    -------
+    >>> x, views, labels = make_embeddings(dim=8, n_speakers=3, utterances_per_speaker=4)
+    >>> x.shape, views.shape, np.bincount(labels).tolist()
+    ((12, 8), (12, 4, 8), [4, 4, 4])
     """
+    if view_space not in ("point", "raw"):
+        raise ValueError(f"view_space={view_space!r} must be 'point' or 'raw'")
     rng = np.random.default_rng(seed)
-    centres = l2_normalize(rng.standard_normal((n_speakers, dim)))
-    weights = rng.lognormal(0.0, 0.5, n_speakers)
-    labels = rng.choice(n_speakers, size=n, p=weights / weights.sum())
+    centres = speaker_scale * l2_normalize(rng.standard_normal((n_speakers, dim)))
+    if utterances_per_speaker is None:
+        weights = rng.lognormal(0.0, 0.5, n_speakers)
+        labels = rng.choice(n_speakers, size=n, p=weights / weights.sum())
+    else:
+        labels = np.repeat(np.arange(n_speakers), utterances_per_speaker)
+        n = labels.size
     session_offsets = rng.standard_normal((n_speakers, sessions, dim)) * session_scale / dim**0.5
-    session = rng.integers(0, sessions, n)
+    if utterances_per_speaker is None:
+        session = rng.integers(0, sessions, n)
+    else:
+        session = np.tile(np.arange(utterances_per_speaker) % sessions, n_speakers)
     noise = rng.standard_normal((n, dim), dtype=np.float32) * noise_scale / dim**0.5
-    x = l2_normalize(centres[labels] + session_offsets[labels, session] + noise)
+    raw = centres[labels] + session_offsets[labels, session] + noise
+    x = l2_normalize(raw)
+    base = x if view_space == "point" else raw
     views = np.empty((n, n_views, dim), dtype=np.float32)
     for v in range(n_views):
         perturbation = rng.standard_normal((n, dim), dtype=np.float32) * view_scale / dim**0.5
-        views[:, v] = l2_normalize(x + perturbation)
+        views[:, v] = l2_normalize(base + perturbation)
     return x, views, labels
 
 

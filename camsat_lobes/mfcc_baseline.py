@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from camsat_lobes.files import write_json
 from camsat_lobes.prepare import prepare_voxceleb
-from camsat_lobes.verification import compute_eer, compute_min_dcf, cosine_score
+from camsat_lobes.scoring import CosineBackend
+from camsat_lobes.verification import compute_eer, compute_min_dcf
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +165,10 @@ def separability_report(
     enrol = np.array([index[trial["enrol_id"]] for trial in trials])
     probe = np.array([index[trial["test_id"]] for trial in trials])
     labels = np.array([int(trial["label"]) for trial in trials])
-    raw = cosine_score(test_embeddings[enrol], test_embeddings[probe])
+    plain = CosineBackend(np.zeros(test_embeddings.shape[1]))  # cosine, nothing subtracted
+    raw = plain.score(test_embeddings[enrol], test_embeddings[probe])
     centred_embeddings = (test_embeddings - mean) / std
-    scores = cosine_score(centred_embeddings[enrol], centred_embeddings[probe])
+    scores = plain.score(centred_embeddings[enrol], centred_embeddings[probe])
     sessions = np.array([row["session"] for row in test])
     same_session = sessions[enrol] == sessions[probe]
     selections = {

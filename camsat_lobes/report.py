@@ -101,7 +101,7 @@ def collect_results(run_folder):
     rows = []
     for round_folder in _round_folders(run_folder):
         intervals = _read_json(round_folder / "intervals.json")
-        for system in sorted((round_folder / "systems").glob("*"), key=_system_order):
+        for system in sorted(_system_folders(round_folder), key=_system_order):
             metrics = _read_json(system / "clustering_metrics.json")
             scores = _read_json(system / "verification.json")
             row = {
@@ -134,12 +134,17 @@ def _trial_lists(scores):
     return [key for key, value in scores.items() if isinstance(value, dict) and "EER" in value]
 
 
+def _metrics(scores):
+    """Return the metrics of one trial list: EER, minDCF, and minDCF at other priors."""
+    return [*METRICS, *sorted(k for k in scores if k.startswith("minDCF@"))]
+
+
 def _trial_list_columns(trial_list, system, intervals, seed_scores):
     """Columns of one trial list: value, interval, paired difference, seeds."""
     columns = {}
     bootstrap = intervals.get(trial_list, {})
     own = bootstrap.get(system, {})
-    for metric in METRICS:
+    for metric in _metrics(seed_scores[0][trial_list]):
         name = f"{metric} {trial_list}"
         columns[name] = seed_scores[0][trial_list][metric]
         columns[f"{name} low"] = own.get(f"{metric}_low")
@@ -150,11 +155,16 @@ def _trial_list_columns(trial_list, system, intervals, seed_scores):
             columns[f"{name} {kind} low"] = difference.get(f"{metric}_low")
             columns[f"{name} {kind} high"] = difference.get(f"{metric}_high")
             columns[f"{name} {kind} significant"] = difference.get(f"{metric}_significant")
-        values = [s[trial_list][metric] for s in seed_scores if trial_list in s]
+        values = [s[trial_list][metric] for s in seed_scores if metric in s.get(trial_list, {})]
         columns[f"{name} seeds n"] = len(values)
         columns[f"{name} seeds mean"] = statistics.fmean(values)
         columns[f"{name} seeds std"] = statistics.stdev(values) if len(values) > 1 else None
     return columns
+
+
+def _system_folders(round_folder):
+    """Return the system folders of a round (not those set aside as stale)."""
+    return [p for p in (round_folder / "systems").glob("*") if ".stale" not in p.name]
 
 
 def _system_order(folder):
@@ -256,6 +266,11 @@ def trial_list_table(rows, trial_list, reference):
     | 1 | camsat | – | – | – | – | 20.0 [17.0, 23.0] | – | – | – | – | 20.0 (1) | – |
     """
     versus = f" − {reference}" if reference else " difference"
+    suffix = f" {trial_list}"
+    priors = sorted(
+        {key[: -len(suffix)] for row in rows for key in row if key.startswith("minDCF@")}
+        & {key[: -len(suffix)] for row in rows for key in row if key.endswith(suffix)}
+    )
     header = [
         "round",
         "system",
@@ -265,6 +280,7 @@ def trial_list_table(rows, trial_list, reference):
         "NMI",
         "EER (%) [95 % CI]",
         "minDCF [95 % CI]",
+        *(f"{prior} [95 % CI]" for prior in priors),
         f"EER{versus} [95 % CI]",
         f"minDCF{versus} [95 % CI]",
         "EER − stage1 [95 % CI]",
@@ -277,6 +293,7 @@ def trial_list_table(rows, trial_list, reference):
         cells = [_format(row.get(key)) for key in ("round", "system", "K initial", "K found")]
         cells += [_format(row.get("ACC")), _format(row.get("NMI"))]
         cells += [_interval(row, eer, 1), _interval(row, dcf, 3)]
+        cells += [_interval(row, f"{prior}{suffix}", 3) for prior in priors]
         cells += [_difference(row, eer, 1), _difference(row, dcf, 3)]
         cells += [_difference(row, eer, 1, "vs stage1")]
         cells += [_seeds(row, eer, 1), _seeds(row, dcf, 3)]
@@ -434,6 +451,7 @@ def write_report(run_folder, report_folder):
     stage_times = {
         str(path.parent.relative_to(run_folder)): _read_json(path).get("seconds")
         for path in sorted(run_folder.glob("**/done.json"))
+        if ".stale" not in str(path)
     }
     (report_folder / "report.json").write_text(
         json.dumps({"results": rows, "stage_seconds": stage_times}, indent=2)
@@ -441,7 +459,7 @@ def write_report(run_folder, report_folder):
     for round_folder in _round_folders(run_folder):
         histories = {
             system.name: history
-            for system in sorted((round_folder / "systems").glob("*"))
+            for system in sorted(_system_folders(round_folder))
             if (history := _read_json(system / "history.json"))
         }
         if histories:

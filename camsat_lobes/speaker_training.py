@@ -5,7 +5,8 @@ cluster of the utterance they were cut from. The class weights live in the margi
 loss (:mod:`camsat_lobes.margins`), so the loss is swapped by one line of
 hyperparameters and AdaFace can see the feature norms. Optional i-mix / l-mix
 regularisation (:mod:`camsat_lobes.mixup`) and margin warm-up come from the
-hyperparameters as well.
+hyperparameters as well, and so does loss gating (:mod:`camsat_lobes.loss_gating`),
+which trains on the samples whose loss is low enough only.
 
 Authors
  * camsat contributors 2026
@@ -39,9 +40,11 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
         Segment manifest (``train.csv`` from :func:`camsat_lobes.prepare.prepare_voxceleb`)
         with columns ID, duration, wav, start, stop, utt_id.
     pseudo_labels_csv : str or path
-        ``pseudo_labels.csv`` with columns ID (utterance) and cluster.
+        ``pseudo_labels.csv`` with columns ID (utterance) and cluster. Cluster -1
+        marks an utterance left out by the clusterer: none of its segments is in
+        either set. Every utterance of ``segments_csv`` must have a row.
     valid_fraction : float
-        Fraction of utterances held out (all their segments) to watch the
+        Fraction of the kept utterances held out (all their segments) to watch the
         pseudo-label classification error.
     seed : int
         Seed of the held-out draw.
@@ -52,7 +55,8 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
     valid_data : DynamicItemDataset
         Items ``id``, ``sig`` (the segment's waveform) and ``label`` (a long tensor).
     n_classes : int
-        Number of classes: the largest cluster index plus one.
+        Number of classes: the largest kept cluster index plus one (the clusters
+        are expected to be numbered 0..K-1; -1 is no class).
 
     Example
     -------
@@ -67,6 +71,10 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
     >>> train, valid, n = pseudo_label_datasets(tmp / "seg.csv", tmp / "labels.csv", 0.0)
     >>> n, len(train), train[0]["label"].item(), train[0]["sig"].shape
     (4, 2, 0, torch.Size([16000]))
+    >>> _ = (tmp / "labels.csv").write_text("ID,cluster\nu1,-1\nu2,1\n")  # u1 left out
+    >>> train, valid, n = pseudo_label_datasets(tmp / "seg.csv", tmp / "labels.csv", 0.0)
+    >>> n, len(train), train[0]["id"]
+    (2, 1, 'u2_0_16000')
     """
     with open(pseudo_labels_csv, newline="") as f:
         cluster_of = {row["ID"]: int(row["cluster"]) for row in csv.DictReader(f)}
@@ -78,6 +86,18 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
         raise ValueError(
             f"{len(missing)} utterances of {segments_csv} have no pseudo-label in "
             f"{pseudo_labels_csv} (first: {missing[0]}); re-run the clustering stage"
+        )
+    bad = next((utt for utt, cluster in cluster_of.items() if cluster < -1), None)
+    if bad is not None:
+        raise ValueError(
+            f"{pseudo_labels_csv}: utterance {bad} has cluster {cluster_of[bad]}; cluster ids "
+            "are >= 0 and -1 marks an utterance left out"
+        )
+    kept = {utt for utt, cluster in cluster_of.items() if cluster >= 0}
+    if not kept:
+        raise ValueError(
+            f"every utterance of {pseudo_labels_csv} has cluster -1 (left out): there is "
+            "nothing to train on; relax the clusterer's hygiene (size range, confidence)"
         )
 
     @sb.utils.data_pipeline.takes("wav", "start", "stop")
@@ -96,7 +116,7 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
     sb.dataio.dataset.add_dynamic_item([data], label_pipeline)
     sb.dataio.dataset.set_output_keys([data], ["id", "sig", "label"])
 
-    utterances = sorted({data.data[key]["utt_id"] for key in data.data_ids})
+    utterances = sorted({data.data[key]["utt_id"] for key in data.data_ids} & kept)
     rng = np.random.default_rng(seed)
     n_valid = int(round(valid_fraction * len(utterances)))
     if valid_fraction > 0 and len(utterances) > 1:
@@ -104,9 +124,11 @@ def pseudo_label_datasets(segments_csv, pseudo_labels_csv, valid_fraction=0.05, 
     held_out = (
         set(rng.choice(utterances, size=n_valid, replace=False).tolist()) if n_valid else set()
     )
-    train_data = data.filtered_sorted(key_test={"utt_id": lambda u: u not in held_out})
+    train_data = data.filtered_sorted(
+        key_test={"utt_id": lambda u: u in kept and u not in held_out}
+    )
     valid_data = data.filtered_sorted(key_test={"utt_id": lambda u: u in held_out})
-    return train_data, valid_data, max(cluster_of.values()) + 1
+    return train_data, valid_data, max(cluster_of[u] for u in kept) + 1
 
 
 class SpeakerBrain(DistributedBrain):
@@ -118,9 +140,13 @@ class SpeakerBrain(DistributedBrain):
     (train on one random crop of that length per segment and epoch, at a fresh
     position every time), ``wav_augment`` (a SpeechBrain ``Augmenter``), ``mixup``
     (an i-mix or l-mix component of :mod:`camsat_lobes.mixup`), ``lr_annealing``,
-    ``epoch_counter`` and ``seed`` (each training epoch then reseeds the global
+    ``epoch_counter``, ``seed`` (each training epoch then reseeds the global
     generators from the seed and the epoch number, so the crops, augmentations and
-    mixing partners of an epoch are the same whether the run was resumed or not).
+    mixing partners of an epoch are the same whether the run was resumed or not)
+    and ``loss_gate`` (a :class:`~camsat_lobes.loss_gating.LossGate`: after its
+    warm-up the training loss is the mean over the samples it keeps, and the share
+    kept in each epoch is logged with the train stats as ``kept_fraction``; it
+    cannot be combined with ``mixup``, whose loss mixes two samples' targets).
 
     Once trained it is also an embedding extractor: :meth:`embed` maps a batch of
     waveforms to embeddings, so it can serve as the encoder of the next round.
@@ -142,6 +168,17 @@ class SpeakerBrain(DistributedBrain):
     """
 
     sample_rate = 16000
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        hparams = getattr(self, "hparams", None)
+        gate = getattr(hparams, "loss_gate", None)
+        if gate is not None and getattr(hparams, "mixup", None) is not None:
+            raise ValueError(
+                "loss_gate and mixup are both set: a mixed sample's loss mixes two samples' "
+                "targets, so the gate cannot tell a wrong label from a hard mix; set one of "
+                "them to null"
+            )
 
     @property
     def speaker_loss(self):
@@ -275,10 +312,16 @@ class SpeakerBrain(DistributedBrain):
         return self.modules.embedding_model(feats, lens), labels
 
     def compute_objectives(self, predictions, batch, stage):
-        """Margin loss on the (possibly mixed) targets; track the classification error."""
+        """Margin loss on the (possibly mixed or gated) targets; track the classification error."""
         embeddings, targets = predictions
         if stage == sb.Stage.TRAIN and getattr(self.hparams, "mixup", None) is not None:
             return targets.loss(self.modules.speaker_loss, embeddings)
+        gate = getattr(self.hparams, "loss_gate", None)
+        if stage == sb.Stage.TRAIN and gate is not None:
+            losses = self.modules.speaker_loss(embeddings, targets, reduction="none")
+            keep = gate(losses)
+            # No sample kept: a zero loss that still reaches every parameter's graph.
+            return losses[keep].mean() if keep.any() else losses.sum() * 0.0
         loss = self.modules.speaker_loss(embeddings, targets)
         if stage != sb.Stage.TRAIN:
             predicted = self.speaker_loss.scores(embeddings).argmax(dim=-1)
@@ -293,11 +336,20 @@ class SpeakerBrain(DistributedBrain):
             if seed is not None:
                 seed_part(seed, "epoch", epoch)
             self.speaker_loss.set_epoch(epoch)
+            gate = getattr(self.hparams, "loss_gate", None)
+            if gate is not None:
+                gate.set_epoch(epoch)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Log the epoch, anneal the learning rate and checkpoint after validation."""
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
+            gate = getattr(self.hparams, "loss_gate", None)
+            if gate is not None:
+                self.train_kept_fraction = gate.kept_fraction
+                logger.info(
+                    "epoch %s: the loss gate kept %.3f of the samples", epoch, gate.kept_fraction
+                )
             return
         stats = {"loss": stage_loss, "error": float(np.mean(self.errors)) if self.errors else 0.0}
         if stage == sb.Stage.VALID:
@@ -310,11 +362,19 @@ class SpeakerBrain(DistributedBrain):
             if train_logger is not None:
                 train_logger.log_stats(
                     stats_meta={"epoch": epoch, "lr": lr},
-                    train_stats={"loss": self.train_loss},
+                    train_stats=self._train_stats(),
                     valid_stats=stats,
                 )
             if self.checkpointer is not None:
                 self.checkpointer.save_and_keep_only(meta=stats, min_keys=["loss"])
+
+    def _train_stats(self):
+        """Return the last training epoch's stats: its loss, and the share kept when gated."""
+        stats = {"loss": self.train_loss}
+        kept_fraction = getattr(self, "train_kept_fraction", None)
+        if getattr(self.hparams, "loss_gate", None) is not None and kept_fraction is not None:
+            stats["kept_fraction"] = kept_fraction
+        return stats
 
 
 def _demo_brain():

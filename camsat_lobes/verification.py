@@ -1,4 +1,4 @@
-"""Verification scoring and metrics: cosine scores, adaptive s-norm, EER and minDCF.
+"""Verification metrics: EER and minDCF over (optionally weighted) trials.
 
 Both metrics share one pass over the sorted scores, so a list of millions of trials
 costs one ``argsort``. The operating points are those of
@@ -21,7 +21,6 @@ __all__ = [
     "compute_eer",
     "compute_min_dcf",
     "eer_threshold",
-    "cosine_score",
     "error_rates",
 ]
 
@@ -291,42 +290,3 @@ def compute_min_dcf(
     """
     frr, far, reached, _ = _weighted_rates(scores, labels, weights)
     return _as_result(_min_dcf_from_rates(frr, far, reached, p_target, c_miss, c_fa, normalize))
-
-
-def _unit_rows(x):
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError("an embedding has zero norm: its cosine score is undefined")
-    return x / norms
-
-
-def cosine_score(enrol, test, mean=None):
-    """Cosine similarity of paired embeddings, optionally after subtracting a mean.
-
-    Arguments
-    ---------
-    enrol : array_like
-        (N, D) enrolment embeddings.
-    test : array_like
-        (N, D) test embeddings, paired row by row with ``enrol``.
-    mean : array_like, optional
-        (D,) vector subtracted from both sides first, usually the mean training
-        embedding (it removes the direction shared by all speakers).
-
-    Returns
-    -------
-    numpy.ndarray
-        (N,) cosine scores.
-
-    Example
-    -------
-    >>> cosine_score([[1.0, 0.0], [1.0, 1.0]], [[2.0, 0.0], [-1.0, -1.0]]).round(6).tolist()
-    [1.0, -1.0]
-    """
-    enrol, test = np.asarray(enrol, dtype=np.float64), np.asarray(test, dtype=np.float64)
-    if enrol.shape != test.shape or enrol.ndim != 2:
-        raise ValueError(f"enrol {enrol.shape} and test {test.shape} must both be (N, D)")
-    if mean is not None:
-        enrol, test = enrol - mean, test - mean
-    return np.einsum("nd,nd->n", _unit_rows(enrol), _unit_rows(test))

@@ -31,3 +31,27 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def voxceleb_fixture(tmp_path_factory, small_minivox):
+    """Root of a tiny corpus shaped like VoxCeleb1, VoxCeleb2 (m4a), MUSAN and RIRS_NOISES.
+
+    Written by ``tests/fixtures/voxceleb.py`` from the small MiniVox corpus, under
+    ``$CAMSAT_CACHE/voxceleb_fixture`` when ``CAMSAT_CACHE`` is set (reused by later
+    runs), else in a temporary folder.
+    """
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "voxceleb.py"
+    spec = importlib.util.spec_from_file_location("camsat_tests_voxceleb_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cache = os.environ.get("CAMSAT_CACHE")
+    if cache:
+        out = Path(cache) / "voxceleb_fixture" / f"v{module.VERSION}-{Path(small_minivox).name}"
+    else:
+        out = tmp_path_factory.mktemp("voxceleb_fixture")
+    return module.write_voxceleb_fixture(out, minivox_root=small_minivox)

@@ -21,6 +21,9 @@ grow with the number of points, not with the product of the cluster counts:
 - Unsupervised scores from the embeddings: silhouette on a random sample
   (it is quadratic), Calinski-Harabasz and Davies-Bouldin on all points,
   computed in chunks from per-cluster sums (linear in N).
+- Points labelled -1 (left out by the clusterer's hygiene) are in no cluster:
+  every metric is computed on the kept points, and ``kept_fraction`` says how
+  many those are.
 
 Authors
  * camsat contributors 2026
@@ -344,10 +347,13 @@ def _calinski_davies(embeddings, codes, n_clusters):
 def clustering_metrics(pred, true=None, embeddings=None, silhouette_sample=10000, seed=0):
     """Compute the clustering metrics suite.
 
+    Points whose predicted cluster is -1 were left out by the clusterer: the
+    metrics describe the kept points only, and ``kept_fraction`` how many they are.
+
     Arguments
     ---------
     pred : array_like
-        Predicted cluster of each point (N,).
+        Predicted cluster of each point (N,); integer -1 marks a point left out.
     true : array_like, optional
         True class of each point (N,); enables the external metrics. Needs at
         least two classes.
@@ -363,8 +369,9 @@ def clustering_metrics(pred, true=None, embeddings=None, silhouette_sample=10000
     Returns
     -------
     dict
-        ``n_clusters`` (non-empty predicted clusters) and ``n_points``; with
-        ``true``: ``acc``, ``nmi``, ``ami``, ``ari``, ``fmi``, ``purity``,
+        ``n_points`` (all N points), ``n_clusters`` (non-empty predicted clusters)
+        and ``kept_fraction`` (share of points not labelled -1; 1.0 when none is);
+        with ``true``: ``acc``, ``nmi``, ``ami``, ``ari``, ``fmi``, ``purity``,
         ``homogeneity``, ``completeness``, ``v_measure``, ``n_true_classes``;
         with ``embeddings``: ``silhouette``, ``calinski_harabasz``,
         ``davies_bouldin``. All values are Python floats or ints.
@@ -372,22 +379,37 @@ def clustering_metrics(pred, true=None, embeddings=None, silhouette_sample=10000
     Example
     -------
     >>> m = clustering_metrics([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 1, 1])
-    >>> m["acc"], m["n_clusters"], round(m["homogeneity"], 3)
-    (0.6666666666666666, 3, 1.0)
+    >>> m["acc"], m["n_clusters"], round(m["homogeneity"], 3), m["kept_fraction"]
+    (0.6666666666666666, 3, 1.0, 1.0)
+    >>> m = clustering_metrics([0, 0, 1, 1, -1, -1], [0, 0, 1, 1, 1, 0])
+    >>> m["acc"], m["n_clusters"], m["kept_fraction"]
+    (1.0, 2, 0.6666666666666666)
     """
     pred = check_labels(pred, name="pred")
-    codes = _encode(pred)
-    n_clusters = int(codes.max()) + 1
-    metrics = {"n_points": int(pred.shape[0]), "n_clusters": n_clusters}
+    n_points = int(pred.shape[0])
     if true is not None:
-        true = check_labels(true, n_points=pred.shape[0], name="true", min_classes=2)
-        metrics.update(_external_metrics(codes, true))
+        true = check_labels(true, n_points=n_points, name="true", min_classes=2)
     if embeddings is not None:
         embeddings = check_embeddings(embeddings)
-        if embeddings.shape[0] != pred.shape[0]:
+        if embeddings.shape[0] != n_points:
             raise ValueError(
-                f"embeddings have {embeddings.shape[0]} rows but pred has {pred.shape[0]} labels"
+                f"embeddings have {embeddings.shape[0]} rows but pred has {n_points} labels"
             )
+    kept = _kept_points(pred)
+    if kept is not None:
+        pred = pred[kept]
+        true = None if true is None else true[kept]
+        embeddings = None if embeddings is None else embeddings[kept]
+    codes = _encode(pred)
+    n_clusters = int(codes.max()) + 1
+    metrics = {
+        "n_points": n_points,
+        "n_clusters": n_clusters,
+        "kept_fraction": 1.0 if kept is None else float(kept.mean()),
+    }
+    if true is not None:
+        metrics.update(_external_metrics(codes, true))
+    if embeddings is not None:
         if n_clusters < 2:
             raise ValueError(
                 "pred has a single cluster: silhouette, Calinski-Harabasz and Davies-Bouldin "
@@ -411,3 +433,18 @@ def clustering_metrics(pred, true=None, embeddings=None, silhouette_sample=10000
         metrics["calinski_harabasz"] = float(calinski)
         metrics["davies_bouldin"] = davies
     return metrics
+
+
+def _kept_points(pred):
+    """Return the mask of points not labelled -1, or None when every point is kept."""
+    if pred.dtype.kind not in "iuf":
+        return None
+    kept = pred != -1
+    if kept.all():
+        return None
+    if not kept.any():
+        raise ValueError(
+            f"all {pred.shape[0]} points of pred are -1 (left out): there is no cluster to "
+            "score; relax the clusterer's hygiene (size range, confidence)"
+        )
+    return kept

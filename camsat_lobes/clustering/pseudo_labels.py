@@ -1,5 +1,10 @@
 """Read and write ``pseudo_labels.csv`` (columns ID, cluster).
 
+Cluster -1 marks an utterance left out by the clusterer (e.g. a too-small cluster
+or an ambiguous point): its row stays in the file, so the file still lists every
+utterance, and :func:`~camsat_lobes.speaker_training.pseudo_label_datasets` trains
+on none of its segments.
+
 Authors
  * camsat contributors 2026
 """
@@ -25,7 +30,7 @@ def write_pseudo_labels(path, ids, labels):
     ids : sequence of str
         Utterance IDs, in the order of ``labels``; must be unique.
     labels : array_like
-        Integer cluster of each utterance.
+        Integer cluster of each utterance; -1 for an utterance left out.
 
     Returns
     -------
@@ -35,9 +40,9 @@ def write_pseudo_labels(path, ids, labels):
     Example
     -------
     >>> import tempfile
-    >>> path = write_pseudo_labels(tempfile.mkdtemp() + "/p.csv", ["a", "b"], [3, 0])
+    >>> path = write_pseudo_labels(tempfile.mkdtemp() + "/p.csv", ["a", "b", "c"], [3, 0, -1])
     >>> path.read_text().splitlines()
-    ['ID,cluster', 'a,3', 'b,0']
+    ['ID,cluster', 'a,3', 'b,0', 'c,-1']
     """
     path = pathlib.Path(path)
     ids = [str(i) for i in ids]
@@ -48,6 +53,7 @@ def write_pseudo_labels(path, ids, labels):
         )
     if len(ids) != labels.size:
         raise ValueError(f"{len(ids)} ids but {labels.size} labels; give one label per ID")
+    _check_left_out_marker(labels, where="labels")
     if len(set(ids)) != len(ids):
         seen = set()
         duplicate = next(i for i in ids if i in seen or seen.add(i))
@@ -70,14 +76,14 @@ def read_pseudo_labels(path):
     ids : list of str
         Utterance IDs in file order.
     labels : numpy.ndarray
-        int64 cluster of each.
+        int64 cluster of each (-1: left out).
 
     Example
     -------
     >>> import tempfile
-    >>> path = write_pseudo_labels(tempfile.mkdtemp() + "/p.csv", ["a", "b"], [3, 0])
+    >>> path = write_pseudo_labels(tempfile.mkdtemp() + "/p.csv", ["a", "b"], [3, -1])
     >>> read_pseudo_labels(path)
-    (['a', 'b'], array([3, 0]))
+    (['a', 'b'], array([ 3, -1]))
     """
     path = pathlib.Path(path)
     if not path.is_file():
@@ -100,4 +106,16 @@ def read_pseudo_labels(path):
                     f"{path} line {line}: cluster {row[1]!r} is not an integer"
                 ) from None
             ids.append(row[0])
-    return ids, np.asarray(labels, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    _check_left_out_marker(labels, where=str(path))
+    return ids, labels
+
+
+def _check_left_out_marker(labels, where):
+    """Raise when a label is below -1 (cluster ids are >= 0; -1 marks a left-out utterance)."""
+    if labels.size and labels.min() < -1:
+        row = int(np.argmin(labels))
+        raise ValueError(
+            f"{where}: cluster {int(labels[row])} (entry {row}) is negative; cluster ids are "
+            ">= 0 and -1 marks an utterance left out"
+        )

@@ -5,7 +5,7 @@ that are later clustered into pseudo-speakers. All encoders (self-supervised ECA
 i-vectors, pretrained SpeechBrain models) share one small interface so that a recipe
 can swap them with one line of hyperparameters:
 
-* ``encoder.fit(train_manifest, save_folder, augmentation_sets=None, run_opts=None)``
+* ``encoder.fit(train_manifest, save_folder, augmentation_sets=None, run_opts=None, seed=None)``
   trains the encoder without labels, or loads it when ``save_folder`` already holds
   a finished training; an interrupted training resumes from its checkpoints.
 * ``encoder.embed(wavs, wav_lens)`` returns a ``(batch, embedding_dim)`` tensor. An
@@ -64,7 +64,7 @@ class Encoder(torch.nn.Module):
             return tensor.device
         return torch.device("cpu")
 
-    def fit(self, train_manifest, save_folder, augmentation_sets=None, run_opts=None):
+    def fit(self, train_manifest, save_folder, augmentation_sets=None, run_opts=None, seed=None):
         """Train the encoder on unlabelled audio (or load the finished training).
 
         The default implementation has nothing to train and returns ``self``.
@@ -81,6 +81,9 @@ class Encoder(torch.nn.Module):
             ``babble_csv``); ``None`` uses synthetic noise only.
         run_opts : dict, optional
             SpeechBrain run options (``device``, ``distributed_launch``, ...).
+        seed : int, optional
+            Seed of the training's random draws, so that a run resumed from a
+            checkpoint draws what an uninterrupted one would.
 
         Returns
         -------

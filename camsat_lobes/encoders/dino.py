@@ -151,7 +151,8 @@ class DINOBrain(SSLBrain):
 
     A :class:`~camsat_lobes.encoders.ssl.SSLBrain` with extra ``hparams``:
     ``dino_loss`` (:class:`DINOLoss`), ``teacher_momentum``
-    (start of the cosine schedule towards 1); extra modules ``teacher_model`` and
+    (start of the cosine schedule towards 1), ``teacher_temperatures`` (start, end and
+    warm-up epochs of the teacher temperature); extra modules ``teacher_model`` and
     ``teacher_head`` (frozen, updated as moving averages of the student).
 
     Example
@@ -190,6 +191,19 @@ class DINOBrain(SSLBrain):
         student = [chunk for scores in student for chunk in scores.split(batch_size)]
         return student, list(teacher.split(batch_size))
 
+    def on_fit_start(self):
+        """Move the loss's running centre (a hyperparameter, not a module) to the device too."""
+        super().on_fit_start()
+        self.hparams.dino_loss.to(self.device)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Set the epoch's teacher temperature (linear warm-up), then as the base class."""
+        super().on_stage_start(stage, epoch)
+        start, end, warmup = getattr(self.hparams, "teacher_temperatures", (None, None, 0))
+        if warmup > 0:
+            done = min((self.current_epoch - 1) / warmup, 1.0)
+            self.hparams.dino_loss.teacher_temperature = start + (end - start) * done
+
     def compute_objectives(self, predictions, batch, stage):
         """DINO loss between teacher and student distributions."""
         student, teacher = predictions
@@ -224,6 +238,12 @@ class DINOEncoder(SSLEncoder):
         Length of the short crops.
     student_temperature, teacher_temperature, center_momentum : float
         See :class:`DINOLoss`.
+    warmup_teacher_temperature : float, optional
+        Teacher temperature of the first epoch, raised linearly to
+        ``teacher_temperature`` over ``teacher_temperature_warmup_epochs`` (DINO
+        recipes warm it from 0.04 to 0.07); default: no warm-up.
+    teacher_temperature_warmup_epochs : int
+        Epochs of that warm-up.
     teacher_momentum : float
         Initial EMA momentum of the teacher (rises to 1 by the end).
     embed_with_teacher : bool
@@ -253,6 +273,8 @@ class DINOEncoder(SSLEncoder):
         center_momentum=0.9,
         teacher_momentum=0.996,
         embed_with_teacher=True,
+        warmup_teacher_temperature=None,
+        teacher_temperature_warmup_epochs=0,
         **kwargs,
     ):
         super().__init__(embedding_model, head, **kwargs)
@@ -272,6 +294,11 @@ class DINOEncoder(SSLEncoder):
         self.local_seconds = local_seconds
         self.teacher_momentum = teacher_momentum
         self.embed_with_teacher = embed_with_teacher
+        start = warmup_teacher_temperature
+        if start is None:
+            start = teacher_temperature
+        warmup = int(teacher_temperature_warmup_epochs)
+        self.teacher_temperatures = (start, teacher_temperature, warmup)
 
     def dataset(self, train_manifest):
         """Global and local crops of each utterance."""
@@ -293,8 +320,12 @@ class DINOEncoder(SSLEncoder):
         }
 
     def brain_hparams(self):
-        """DINO loss (with its centre) and teacher momentum."""
-        return {"dino_loss": self.dino_loss, "teacher_momentum": self.teacher_momentum}
+        """DINO loss (with its centre), teacher momentum and teacher-temperature warm-up."""
+        return {
+            "dino_loss": self.dino_loss,
+            "teacher_momentum": self.teacher_momentum,
+            "teacher_temperatures": self.teacher_temperatures,
+        }
 
     @property
     def inference_model(self):

@@ -123,7 +123,7 @@ class PretrainedEncoder(Encoder):
         self.model.eval()
         return self.model
 
-    def fit(self, train_manifest, save_folder, augmentation_sets=None, run_opts=None):
+    def fit(self, train_manifest, save_folder, augmentation_sets=None, run_opts=None, seed=None):
         """Load the model (nothing is trained; the arguments are ignored but ``device``).
 
         Arguments
@@ -136,6 +136,8 @@ class PretrainedEncoder(Encoder):
             Ignored.
         run_opts : dict, optional
             ``device`` is used.
+        seed : int, optional
+            Ignored.
 
         Returns
         -------
