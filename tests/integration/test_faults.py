@@ -66,6 +66,7 @@ def kill_once_checkpointed(command, speaker):
     return process.communicate()[1]
 
 
+@pytest.mark.slow
 def test_training_killed_and_resumed_trains_the_same_network(tiny_run, tmp_path, small_minivox):
     row, out = tiny_run
     flags = ["--speaker_epochs=3", "--true_labels_reference=False", "--rounds=1"]

@@ -215,6 +215,7 @@ def test_rerun_skips_finished_stages(tiny_run, small_minivox):
     ).stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_development_split_reuses_a_finished_stage1(tiny_run, tmp_path, small_minivox):
     """A development run scores held-out training speakers; a second one reuses its stage 1."""
     row, _ = tiny_run
