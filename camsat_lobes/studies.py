@@ -330,12 +330,12 @@ def label_noise_table(records):
     ...     return {"set": name, "flip_fraction": flip, "acc": acc, "n_clusters": 100,
     ...             "EER": 10 + d, "EER_low": 8 + d, "EER_high": 12 + d, "EER_vs_stage1": d,
     ...             "EER_vs_stage1_low": low, "EER_vs_stage1_high": high,
-    ...             "EER_vs_stage1_significant": high < 0, "loss": "aam",
+    ...             "EER_vs_stage1_significant": high < 0 or low > 0, "loss": "aam",
     ...             "regularisation": "none", "trial_list": "all_pairs"}
-    >>> rows = [record("flip0", 0.0, 1.0, -5, -7, -3), record("flip5", 0.5, 0.5, -1, -2, 0.5),
-    ...         record("kmeans", None, 0.3, 0.2, -1, 1)]
+    >>> rows = [record("flip0", 0.0, 1.0, -5, -7, -3), record("flip3", 0.3, 0.7, 4, 1, 6),
+    ...         record("flip5", 0.5, 0.5, 9, 6, 12), record("kmeans", None, 0.3, 0.2, -1, 1)]
     >>> print(label_noise_table(rows).splitlines()[-1])
-    With 50 % of the true labels flipped the network is no longer significantly better than stage 1.
+    With 30 % of the true labels flipped the network is no longer significantly better than stage 1.
     """
     first = records[0]
     of_first = [
@@ -364,7 +364,7 @@ def label_noise_table(records):
             f"{format_interval(r['EER'], r['EER_low'], r['EER_high'])} | "
             f"{difference}{'*' if r['EER_vs_stage1_significant'] else ''} |"
         )
-    stops = next((r for r in flipped if not r["EER_vs_stage1_significant"]), None)
+    stops = next((r for r in flipped if not _significantly_better(r)), None)
     lines.append("")
     if stops is None:
         lines.append("Every flipped set's network is significantly better than stage 1.")
@@ -374,6 +374,11 @@ def label_noise_table(records):
             "is no longer significantly better than stage 1."
         )
     return "\n".join(lines)
+
+
+def _significantly_better(record):
+    """Whether a network's EER is significantly below the stage-1 embeddings'."""
+    return bool(record["EER_vs_stage1_significant"]) and record["EER_vs_stage1"] < 0
 
 
 def _flip(record):
