@@ -319,6 +319,53 @@ def _pairwise_dissimilarity(centroids, weights, linkage, block=2048):
     return out
 
 
+def merge_preclusters(pre_labels, centroids, n_clusters, linkage="ward", weighted=True):
+    """Merge the non-empty pre-clusters of an over-clustering into ``n_clusters`` clusters.
+
+    Empty pre-clusters are dropped; the others are agglomerated by
+    :func:`weighted_linkage` and every point takes the cluster of its pre-cluster.
+
+    Arguments
+    ---------
+    pre_labels : numpy.ndarray
+        (N,) pre-cluster of each point, in 0..m-1.
+    centroids : numpy.ndarray
+        (m, D) pre-cluster centres.
+    n_clusters : int
+        Number of clusters wanted.
+    linkage : str
+        Linkage of :func:`weighted_linkage`.
+    weighted : bool
+        Weigh each pre-cluster by its number of points (else all weigh 1).
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        (N,) int64 cluster of each point, in 0..n_clusters-1.
+    n_kept : int
+        Number of non-empty pre-clusters.
+
+    Example
+    -------
+    >>> c = np.array([[0.0], [0.1], [9.0], [5.0], [5.2]])
+    >>> labels, n_kept = merge_preclusters(np.array([0, 1, 3, 4, 4]), c, 2)
+    >>> labels.tolist(), n_kept
+    ([0, 0, 1, 1, 1], 4)
+    """
+    m = centroids.shape[0]
+    counts = np.bincount(pre_labels, minlength=m)
+    kept = np.flatnonzero(counts)
+    if kept.size < n_clusters:
+        raise ValueError(
+            f"only {kept.size} of the {m} pre-clusters are non-empty, fewer than "
+            f"n_clusters={n_clusters}; lower n_clusters or check the embeddings for duplicates"
+        )
+    weights = counts[kept] if weighted else np.ones(kept.size)
+    lookup = np.full(m, -1, dtype=np.int64)
+    lookup[kept] = weighted_linkage(centroids[kept], weights, n_clusters, linkage)
+    return lookup[pre_labels], int(kept.size)
+
+
 def weighted_linkage(centroids, weights, n_clusters, linkage="ward"):
     """Agglomerate weighted centroids into ``n_clusters`` groups.
 
@@ -502,17 +549,7 @@ class AHCClusterer:
                 raise ValueError(f"n_preclusters={m} must be at least n_clusters={n_clusters}")
             logger.info("AHC: %d points over-clustered into %d before merging", n, m)
             pre = KMeansClusterer(m, seed=self.seed, spherical=False)._fit_checked(x, m)
-            counts = np.bincount(pre.labels, minlength=m)
-            kept = np.flatnonzero(counts)
-            if kept.size < n_clusters:
-                raise ValueError(
-                    f"only {kept.size} non-empty pre-clusters for {n_clusters} clusters; "
-                    "the embeddings hold too few distinct points"
-                )
-            groups = weighted_linkage(
-                cluster_means(x, pre.labels, m)[kept], counts[kept], n_clusters, self.linkage
+            labels, _ = merge_preclusters(
+                pre.labels, cluster_means(x, pre.labels, m), n_clusters, self.linkage
             )
-            lookup = np.full(m, -1, dtype=np.int64)
-            lookup[kept] = groups
-            labels = lookup[pre.labels]
         return ClusteringResult(labels=labels, centroids=cluster_means(x, labels, n_clusters))

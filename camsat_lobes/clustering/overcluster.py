@@ -14,9 +14,7 @@ Authors
 
 import logging
 
-import numpy as np
-
-from .baselines import _LANCE_WILLIAMS, KMeansClusterer, _points_name, weighted_linkage
+from .baselines import _LANCE_WILLIAMS, KMeansClusterer, _points_name, merge_preclusters
 from .geometry import cluster_means, l2_normalize
 from .result import ClusteringResult
 from .validation import check_distinct_points, check_embeddings, check_n_clusters
@@ -69,6 +67,7 @@ class OverclusterMergeClusterer:
 
     Example
     -------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> centres = np.eye(3, 8) * 10
     >>> x = np.repeat(centres, 30, axis=0) + rng.normal(size=(90, 8))
@@ -126,6 +125,7 @@ class OverclusterMergeClusterer:
 
         Example
         -------
+        >>> import numpy as np
         >>> x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
         >>> OverclusterMergeClusterer(3, n_preclusters=10).fit(x).n_clusters
         3
@@ -151,23 +151,13 @@ class OverclusterMergeClusterer:
             max_points_per_centroid=self.max_points_per_centroid,
             use_gpu=self.use_gpu,
         )._fit_checked(x, n_pre)
-        counts = np.bincount(pre.labels, minlength=n_pre)
-        kept = np.flatnonzero(counts)
-        if kept.size < n_clusters:
-            raise ValueError(
-                f"only {kept.size} of the {n_pre} pre-clusters are non-empty, fewer than "
-                f"n_clusters={n_clusters}; lower n_clusters or check the embeddings for "
-                "duplicates"
-            )
-        weights = counts[kept] if self.weighted else np.ones(kept.size)
-        groups = weighted_linkage(pre.centroids[kept], weights, n_clusters, self.linkage)
-        lookup = np.full(n_pre, -1, dtype=np.int64)
-        lookup[kept] = groups
-        labels = lookup[pre.labels]
+        labels, n_kept = merge_preclusters(
+            pre.labels, pre.centroids, n_clusters, self.linkage, self.weighted
+        )
         logger.info(
             "over-cluster and merge: %d points, %d non-empty pre-clusters merged into %d (%s)",
             n,
-            kept.size,
+            n_kept,
             n_clusters,
             self.linkage,
         )
