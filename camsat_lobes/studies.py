@@ -502,6 +502,7 @@ def run_grid(study, recipe, fragments, run_opts=None):
         ``(run, records)``: the grid's run and the records of its finished networks.
     """
     run = Run(recipe, run_opts, skip_collapsed=True)
+    run.use_systems({})  # the grid's systems replace the recipe's (checked by run_stages)
     run.stage("prepare")(run)
     run.stage("check_counts")(run)  # the grid's cluster counts are multiples of n_speakers
     systems = grid_systems(study, run.hparams["n_speakers"], run.hparams["seed"], fragments)

@@ -23,6 +23,8 @@ Authors
 
 from pathlib import Path
 
+from camsat_lobes.prepare.record import RECORD_FILE as PREPARATION_RECORD
+
 __all__ = ["STAGE1", "TRUE_LABELS", "RunLayout"]
 
 #: The system that scores the stage-1 embeddings directly.
@@ -72,6 +74,11 @@ class RunLayout:
     def augmentation(self):
         """The noise, room and babble sets (CSV files) of the augmenters."""
         return self.data / "augmentation"
+
+    @property
+    def preparation_record(self):
+        """The record of the prepared corpus and options (written by the preparation)."""
+        return self.data / PREPARATION_RECORD
 
     def augmentation_sets(self):
         """Return the paths of the noise, impulse-response and babble CSVs, by key."""

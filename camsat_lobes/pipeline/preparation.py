@@ -23,6 +23,7 @@ from camsat_lobes.minivox import MiniVoxConfig, default_root, generate_minivox
 from camsat_lobes.prepare import prepare_voxceleb
 
 from .layout import TRUE_LABELS
+from .records import RECORD_FILE
 from .trials import read_column
 
 __all__ = ["check_counts", "prepare", "reuse_stage1"]
@@ -195,20 +196,20 @@ def reuse_stage1(run, source=None):
     """
     if not source or not sb.utils.distributed.if_main_process():
         return
-    source = Path(source)
-    record = Path("save") / "data" / "preparation.json"
-    if (source / record).read_text() != (run.layout.root / record).read_text():
+    source, root = Path(source), run.layout.root
+    record = run.layout.preparation_record.relative_to(root)
+    if (source / record).read_text() != (root / record).read_text():
         raise ValueError(
             f"reuse_stage1_from={source} was prepared from another corpus or with other "
-            f"options than {run.layout.root} (their {record} differ); a stage 1 can only be "
+            f"options than {root} (their {record} differ); a stage 1 can only be "
             "reused on the same data"
         )
-    for part in (Path("round1") / "encoder", Path("round1") / "embeddings"):
-        if not (source / part / "done.json").exists():
+    for part in (run.layout.encoder.relative_to(root), run.layout.embeddings(1).relative_to(root)):
+        if not (source / part / RECORD_FILE).exists():
             raise FileNotFoundError(
                 f"reuse_stage1_from={source} has no finished {part}; run its stage 1 first"
             )
-        if not (run.layout.root / part / "done.json").exists():
+        if not (root / part / RECORD_FILE).exists():
             logger.info("Reusing %s from %s", part.as_posix(), source)
-            shutil.rmtree(run.layout.root / part, ignore_errors=True)
-            shutil.copytree(source / part, run.layout.root / part)
+            shutil.rmtree(root / part, ignore_errors=True)
+            shutil.copytree(source / part, root / part)

@@ -258,7 +258,7 @@ class Run:
     def prepare_options(self):
         """Return the preparation's options, with the digest of the corpus it prepared."""
         options = self.options("prepare")
-        preparation = self.layout.data / "preparation.json"
+        preparation = self.layout.preparation_record
         if preparation.exists():
             options["corpus"] = hashlib.sha256(preparation.read_bytes()).hexdigest()
         return options
