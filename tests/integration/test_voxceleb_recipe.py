@@ -50,7 +50,11 @@ def test_voxceleb2_trains_and_the_three_lists_are_scored(voxceleb_fixture, tmp_p
     for name in ("O", "E", "H"):
         assert f"## Trials: {name}" in results
     assert "minDCF@0.05 [95 % CI]" in results
-    assert "musan" in (data / "augmentation" / "noise.csv").read_text()
+    options = json.loads((data / "augmentation" / "augmentation_options.json").read_text())
+    assert options["kind"] == "musan_rir"
+    assert options["musan_folder"] == str(voxceleb_fixture / "musan")
+    noise_ids = set(read_column(data / "augmentation" / "noise.csv", "ID"))
+    assert {i.split("_")[0] for i in noise_ids} == {"noise", "music"}  # MUSAN's parts in turn
 
 
 def test_a_training_set_sharing_a_trial_speaker_is_refused(voxceleb_fixture, tmp_path):
