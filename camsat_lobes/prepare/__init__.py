@@ -55,13 +55,14 @@ from camsat_lobes.prepare.corpus import utterance_id
 from camsat_lobes.prepare.pipeline import prepare_voxceleb
 from camsat_lobes.prepare.record import preparation_differences, preparation_is_current
 from camsat_lobes.prepare.sources import TRAIN_CORPORA
-from camsat_lobes.prepare.split import development_speaker_draw, segment_rows
+from camsat_lobes.prepare.split import development_speaker_draw, development_trials, segment_rows
 from camsat_lobes.prepare.trials import DEFAULT_TRIAL_LISTS, read_trial_list
 
 __all__ = [
     "DEFAULT_TRIAL_LISTS",
     "TRAIN_CORPORA",
     "development_speaker_draw",
+    "development_trials",
     "preparation_differences",
     "preparation_is_current",
     "prepare_voxceleb",

@@ -116,8 +116,9 @@ def prepare_voxceleb(
     development_speakers : int
         When positive, a development split for choosing hyperparameters: this many
         training speakers (a fixed draw, :func:`~camsat_lobes.prepare.development_speaker_draw`)
-        become the test set, scored on every pair of their utterances, and the training
-        set is the other training speakers. The corpus's own test speakers are left
+        become the test set, scored on the pairs of their utterances (every pair up
+        to 600,000, else a fixed draw: :func:`~camsat_lobes.prepare.development_trials`),
+        and the training set is the other training speakers. The corpus's own test speakers are left
         out entirely, so nothing chosen on this split has seen them. With VoxCeleb1 and
         VoxCeleb2 the list is named ``development`` (``trials_development.csv``).
     num_workers : int

@@ -11,11 +11,14 @@ import numpy as np
 from camsat_lobes.files import write_csv
 from camsat_lobes.prepare.trials import _resolve_trials, _write_trials
 
-__all__ = ["development_speaker_draw", "segment_rows"]
+__all__ = ["development_speaker_draw", "development_trials", "segment_rows"]
 
 UTTERANCE_COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id", "session"]
 SEGMENT_COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id", "utt_id"]
-DEVELOPMENT_SEED = 2024  # the fixed draw of the speakers of a development split
+DEVELOPMENT_SEED = 2024  # the fixed draw of the speakers (and trials) of a development split
+# Every pair of a development split's utterances up to this many trials (about
+# VoxCeleb1-E's 580,000); beyond it, a fixed draw of this many, half of them targets.
+MAX_DEVELOPMENT_TRIALS = 600_000
 
 
 def segment_rows(utterance, seg_duration=3.0, sample_rate=16000):
@@ -150,25 +153,114 @@ def development_speaker_draw(speakers, n_speakers):
 
 
 def _development_split(split, n_speakers, seg_duration, sample_rate, list_name):
-    """Hold ``n_speakers`` training speakers out as the test set, scored on all their pairs.
+    """Hold ``n_speakers`` training speakers out as the test set, scored on their pairs.
 
-    The trial lists of the corpus are replaced by one list, ``list_name``, of every
-    pair of the held-out speakers' utterances.
+    The trial lists of the corpus are replaced by one list, ``list_name``, of the
+    held-out speakers' pairs (:func:`development_trials`).
     """
     held_out = set(development_speaker_draw((row["spk_id"] for row in split["train"]), n_speakers))
     train = [row for row in split["train"] if row["spk_id"] not in held_out]
     test = sorted((row for row in split["train"] if row["spk_id"] in held_out), key=_by_id)
-    trials = [
-        (int(a["spk_id"] == b["spk_id"]), a["ID"], b["ID"])
-        for a, b in itertools.combinations(test, 2)
-    ]
     return {
         "train": train,
         "segments": _segments(train, seg_duration, sample_rate),
         "test": test,
-        "trials": {list_name: trials},
+        "trials": {list_name: development_trials(test)},
         "dropped": {list_name: []},
     }
+
+
+def development_trials(test, max_trials=MAX_DEVELOPMENT_TRIALS):
+    """Return the trials of a development split: every pair, or a fixed draw of pairs.
+
+    Up to ``max_trials`` pairs, every pair of the utterances is a trial. A larger split
+    (VoxCeleb2's speakers hold about 180 utterances each, so 100 held-out speakers
+    make 160 million pairs) gets a fixed draw of ``max_trials`` distinct pairs, half
+    of them target pairs (all of them when there are fewer), drawn uniformly among
+    the pairs of their kind.
+
+    Arguments
+    ---------
+    test : list of dict
+        The held-out utterances (rows with ``ID`` and ``spk_id``), in trial order.
+    max_trials : int
+        The most trials; at least 2.
+
+    Returns
+    -------
+    list of tuple
+        ``(label, enrol ID, test ID)`` rows, in the order of the pairs in ``test``.
+
+    Example
+    -------
+    >>> rows = [{"ID": f"{s}{u}", "spk_id": s} for s in "abc" for u in range(20)]
+    >>> len(development_trials(rows))  # 60 utterances: every one of 1,770 pairs
+    1770
+    >>> drawn = development_trials(rows, max_trials=100)
+    >>> len(drawn), sum(label for label, _, _ in drawn)
+    (100, 50)
+    >>> drawn == development_trials(rows, max_trials=100)
+    True
+    """
+    if max_trials < 2:
+        raise ValueError(f"max_trials={max_trials} must be at least 2 (a target and a non-target)")
+    if len(test) * (len(test) - 1) // 2 <= max_trials:
+        return [
+            (int(a["spk_id"] == b["spk_id"]), a["ID"], b["ID"])
+            for a, b in itertools.combinations(test, 2)
+        ]
+    speakers = np.array([row["spk_id"] for row in test])
+    rng = np.random.default_rng(DEVELOPMENT_SEED)
+    targets = _target_pairs(speakers, max_trials // 2, rng)
+    pairs = sorted(targets | _non_target_pairs(speakers, max_trials - len(targets), rng))
+    return [(int(speakers[a] == speakers[b]), test[a]["ID"], test[b]["ID"]) for a, b in pairs]
+
+
+def _target_pairs(speakers, most, rng):
+    """Return up to ``most`` distinct same-speaker index pairs ``(a, b)``, ``a < b``."""
+    members = _members(speakers)
+    counts = np.array([len(m) for m in members])
+    sizes = counts * (counts - 1) // 2
+    if sizes.sum() <= most:
+        return {(a, b) for m in members for a, b in itertools.combinations(m, 2)}
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    flat = np.concatenate(members)
+    drawn = {}  # in draw order, so that the first ``most`` are a uniform draw
+    while len(drawn) < most:
+        groups = rng.choice(len(members), size=most, p=sizes / sizes.sum())
+        first = rng.integers(counts[groups])
+        second = rng.integers(counts[groups] - 1)
+        second += second >= first  # another utterance of the same speaker
+        a, b = flat[starts[groups] + first], flat[starts[groups] + second]
+        drawn.update(dict.fromkeys(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist())))
+    return set(list(drawn)[:most])
+
+
+def _non_target_pairs(speakers, count, rng):
+    """Return ``count`` distinct different-speaker index pairs ``(a, b)``, ``a < b`` (or all)."""
+    members = _members(speakers)
+    sizes = np.array([len(m) for m in members])
+    available = (int(sizes.sum()) ** 2 - int((sizes**2).sum())) // 2
+    if available <= 2 * count:  # few of them: list them all and draw among them
+        every = [
+            (min(a, b), max(a, b))
+            for one, other in itertools.combinations(members, 2)
+            for a in one
+            for b in other
+        ]
+        return {every[i] for i in rng.permutation(len(every))[:count]}
+    drawn = {}  # in draw order, so that the first ``count`` are a uniform draw
+    while len(drawn) < count:
+        a, b = rng.integers(len(speakers), size=(2, 2 * count))
+        keep = speakers[a] != speakers[b]
+        a, b = a[keep], b[keep]
+        drawn.update(dict.fromkeys(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist())))
+    return set(list(drawn)[:count])
+
+
+def _members(speakers):
+    """Return the utterance indices of each speaker (lists of int, by speaker name)."""
+    return [np.flatnonzero(speakers == name).tolist() for name in np.unique(speakers)]
 
 
 def _by_id(row):

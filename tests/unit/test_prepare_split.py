@@ -1,10 +1,15 @@
-"""Segments of train.csv and the development speakers' draw."""
+"""Segments of train.csv, the development speakers' draw and their trials."""
 
 import audio_corpus
 import pytest
 from audio_corpus import RATE, rows
 
-from camsat_lobes.prepare import development_speaker_draw, prepare_voxceleb, segment_rows
+from camsat_lobes.prepare import (
+    development_speaker_draw,
+    development_trials,
+    prepare_voxceleb,
+    segment_rows,
+)
 
 # Fixtures shared by the preparation tests (audio_corpus.py).
 bad_files_corpus = audio_corpus.bad_files_corpus
@@ -51,3 +56,38 @@ def test_development_draw_is_fixed_and_checked():
     assert development_speaker_draw(speakers, 50) == development_speaker_draw(speakers[::-1], 50)
     with pytest.raises(ValueError, match="development_speakers=3: .* 4 training speakers"):
         development_speaker_draw(["a", "b", "c", "d"], 3)
+
+
+def _speaker_rows(sizes):
+    return [{"ID": f"{s}-{u}", "spk_id": s} for s, size in sizes.items() for u in range(size)]
+
+
+def test_development_trials_are_every_pair_of_a_small_split():
+    test = _speaker_rows({"a": 3, "b": 2})
+    trials = development_trials(test)
+    assert len(trials) == 10 and sum(label for label, _, _ in trials) == 4
+    assert development_trials(test, max_trials=10) == trials
+
+
+@pytest.mark.parametrize("sizes", [{f"s{i}": 40 for i in range(30)}, {"big": 300, "small": 1}])
+def test_development_trials_of_a_large_split_are_a_fixed_balanced_draw(sizes):
+    test = _speaker_rows(sizes)
+    speaker = {row["ID"]: row["spk_id"] for row in test}
+    position = {row["ID"]: i for i, row in enumerate(test)}
+    trials = development_trials(test, max_trials=2000)
+    pairs = [(enrol, other) for _, enrol, other in trials]
+    assert len(set(pairs)) == len(trials)
+    assert all(position[enrol] < position[other] for enrol, other in pairs)
+    assert all(label == int(speaker[e] == speaker[t]) for label, e, t in trials)
+    targets = sum(label for label, _, _ in trials)
+    non_targets_there = (len(test) ** 2 - sum(n * n for n in sizes.values())) // 2
+    assert targets == 1000 and len(trials) - targets == min(1000, non_targets_there)
+    assert development_trials(test, max_trials=2000) == trials
+
+
+def test_development_trials_keep_every_target_when_there_are_few():
+    test = _speaker_rows({f"s{i}": 3 for i in range(200)})  # 600 targets, 179,100 pairs
+    trials = development_trials(test, max_trials=5000)
+    assert len(trials) == 5000 and sum(label for label, _, _ in trials) == 600
+    with pytest.raises(ValueError, match="max_trials=1 must be at least 2"):
+        development_trials(test, max_trials=1)
