@@ -66,7 +66,12 @@ def test_margins_grid_trains_six_losses_on_each_label_set():
 def test_the_ratios_grids_share_their_networks():
     """A network two grids list (same set, loss and regularisation) is trained once."""
     ratios = grid("ratios", 100)
-    for other in ("correlations_ratios", "mixup_ratios", "margins_ratios"):
+    for other in (
+        "correlations_ratios",
+        "correlations_ratios_40",
+        "mixup_ratios",
+        "margins_ratios",
+    ):
         shared = set(grid(other, 100)) & set(ratios)
         assert shared, other
         for name in shared:
@@ -74,6 +79,12 @@ def test_the_ratios_grids_share_their_networks():
     assert load_study("ratios")["grids"]["ratios"]["chain_overrides"]["minivox_preset"] == (
         "voxceleb2_ratios"
     )
+
+
+def test_the_40_set_ratios_grid_holds_the_14_set_one():
+    small, large = grid("correlations_ratios", 100), grid("correlations_ratios_40", 100)
+    assert len(small) == 14 and len(large) == 40
+    assert all(large[name]["options"] == spec["options"] for name, spec in small.items())
 
 
 def test_eer_table_shows_intervals_and_paired_differences():
