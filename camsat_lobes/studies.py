@@ -479,11 +479,13 @@ def stage_seconds(round_folder):
     )
 
 
-def run_grid(study, recipe, fragments, run_opts=None):
+def run_grid(study, recipe, fragments, run_opts=None, main_seed=None):
     """Run a grid through the recipe's stages, one pass per regularisation.
 
     The study's tables and heatmaps are written after every pass from the networks
-    finished so far, so a study stopped early still reports its finished columns.
+    finished so far, so a study stopped early still reports its finished columns
+    (``<output_folder>/analysis``, or ``<output_folder>/seed<seed>/analysis`` for
+    another seed).
 
     Arguments
     ---------
@@ -495,19 +497,23 @@ def run_grid(study, recipe, fragments, run_opts=None):
         The folder of the reusable yaml fragments.
     run_opts : dict, optional
         SpeechBrain run options.
+    main_seed : int, optional
+        The run's main seed, when the recipe's seed is another one: the grid then
+        clusters the main seed's stage-1 embeddings (prepared and trained already).
 
     Returns
     -------
     tuple
         ``(run, records)``: the grid's run and the records of its finished networks.
     """
-    run = Run(recipe, run_opts, skip_collapsed=True)
+    run = Run(recipe, run_opts, main_seed=main_seed, skip_collapsed=True)
     run.use_systems({})  # the grid's systems replace the recipe's (checked by run_stages)
-    run.stage("prepare")(run)
+    if run.is_main:
+        run.stage("prepare")(run)
     run.stage("check_counts")(run)  # the grid's cluster counts are multiples of n_speakers
     systems = grid_systems(study, run.hparams["n_speakers"], run.hparams["seed"], fragments)
     regularisations = study["grids"][study["grid"]]["regularisations"]
-    out = run.layout.root / "analysis"
+    out = run.layout.seed_root / "analysis"
     start = time.time()
     records = []
     for regularisation in regularisations:

@@ -191,6 +191,26 @@ def test_seeds_rerun_the_random_stages(tiny_run, tmp_path, small_minivox):
     assert "(2) |" in results  # camsat: mean ± std over the 2 seeds
 
 
+@pytest.mark.slow
+def test_study_seeds_share_the_first_seeds_stage1(small_minivox, tmp_path):
+    """analysis.py --seeds: the other seeds cluster the first seed's stage-1 embeddings."""
+    row = next(r for r in listed_recipes() if r["Script_file"].endswith("analysis.py"))
+    run = tmp_path / "study"
+    run_recipe(recipe_command(row, run, small_minivox, "--seeds=[7,8]"), timeout=1800)
+    assert not (run / "seed7").exists() and not (run / "seed8" / "round1" / "encoder").exists()
+    first, other = run / "round1" / "systems", run / "seed8" / "round1" / "systems"
+    networks = {p.name for p in first.iterdir()} - {"stage1"}  # stage 1 is the first seed's
+    assert {p.name for p in other.iterdir()} == networks
+    labels = [
+        (folder / "kmeans_k6_l2_aam_none" / "pseudo_labels.csv").read_text()
+        for folder in (first, other)
+    ]
+    assert labels[0] != labels[1]  # the seed changes the clustering
+    assert (run / "seed8" / "analysis" / "records.csv").exists()
+    table = (run / "analysis_over_seeds" / "eer_over_seeds.md").read_text()
+    assert "over 2 seeds" in table and "kmeans_k6_l2" in table
+
+
 def test_collapsed_clustering_stops_before_training(tiny_run, tmp_path, small_minivox):
     """A clustering left with one cluster is an error naming the system and the knobs."""
     row, out = tiny_run

@@ -12,8 +12,10 @@ under ``<output_folder>/analysis/`` (see :mod:`camsat_lobes.studies`)::
     python analysis.py hparams/analysis.yaml --grid=margins --seeds=[1234,1235,1236]
 
 ``hparams/analysis.yaml`` names the grid and the recipe yaml it runs (``base_hparams``);
-a command-line override goes to the file that defines its key. With ``seeds``, each
-seed's grid runs in ``<output_folder>/<seed>/`` (same stage 1) and
+a command-line override goes to the file that defines its key. With ``seeds``, the
+first seed runs the grid in ``<output_folder>`` (stage 1 included) and every other seed
+clusters the same stage-1 embeddings and trains its networks in
+``<output_folder>/seed<seed>/``, as ``train.py --seeds`` does;
 ``<output_folder>/analysis_over_seeds/`` gets every network's EER mean and std and its
 difference to its set's first network averaged over the seeds.
 
@@ -36,11 +38,8 @@ from camsat_lobes.studies import run_grid, seed_averaged_table
 FRAGMENTS = Path(__file__).resolve().parents[3] / "hparams"
 
 
-def load_study(study_file, overrides, seed=None):
-    """Load the study settings and the recipe it runs, each with its own overrides.
-
-    With ``seed``, the recipe runs with that seed in ``<output_folder>/<seed>``.
-    """
+def load_study(study_file, overrides):
+    """Load the study settings and the recipe it runs, each with its own overrides."""
     overrides = yaml.safe_load(overrides or "") or {}
     with open(study_file) as f:
         keys = set(YAML().load(f))  # round-trip loading keeps the !ref and !new tags unresolved
@@ -52,8 +51,6 @@ def load_study(study_file, overrides, seed=None):
         "output_folder": study["output_folder"],
         "true_labels_reference": False,
     }
-    if seed is not None:
-        recipe_overrides.update(seed=seed, output_folder=f"{study['output_folder']}/{seed}")
     return study, RecipeHparams(Path(study_file).parent / study["base_hparams"], recipe_overrides)
 
 
@@ -69,10 +66,13 @@ if __name__ == "__main__":
         if not study["seeds"]:
             run_grid(study, recipe, FRAGMENTS, run_opts)
             sys.exit()
+        main_seed, *other_seeds = study["seeds"]
         runs = {
-            seed: run_grid(study, load_study(study_file, overrides, seed)[1], FRAGMENTS, run_opts)
-            for seed in study["seeds"]
+            main_seed: run_grid(study, recipe.with_overrides(seed=main_seed), FRAGMENTS, run_opts)
         }
+        for seed in other_seeds:  # on the main seed's stage 1, in <output_folder>/seed<seed>
+            seed_recipe = recipe.with_overrides(seed=seed)
+            runs[seed] = run_grid(study, seed_recipe, FRAGMENTS, run_opts, main_seed=main_seed)
         rows, table = seed_averaged_table(runs, study["n_resamples"])
         out = Path(study["output_folder"]) / "analysis_over_seeds"
         out.mkdir(parents=True, exist_ok=True)
