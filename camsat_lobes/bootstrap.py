@@ -471,7 +471,8 @@ def format_interval(value, low, high, digits=1, signed=False):
     Returns
     -------
     str
-        ``"value [low, high]"``.
+        ``"value [low, high]"``, or ``"value [no interval]"`` when a bound is missing
+        (None or not finite).
 
     Example
     -------
@@ -479,8 +480,12 @@ def format_interval(value, low, high, digits=1, signed=False):
     '21.1 [17.8, 23.9]'
     >>> format_interval(5.0, 1.25, 8.8, digits=2, signed=True)
     '+5.00 [+1.25, +8.80]'
+    >>> format_interval(21.9, float("nan"), float("nan"))
+    '21.9 [no interval]'
     """
     spec = f"{'+' if signed else ''}.{int(digits)}f"
+    if low is None or high is None or not np.isfinite([low, high]).all():
+        return f"{value:{spec}} [no interval]"
     return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 

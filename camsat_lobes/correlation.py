@@ -3,7 +3,7 @@
 Each record describes one pseudo-label set and the speaker network trained on it:
 its clustering metrics, the EER, and descriptive fields (method, family, input
 normalisation). :func:`correlation_table` correlates every metric with the EER
-inside groups of records (all systems, classical vs deep methods, L2 vs std
+inside groups of records (all systems, classical vs deep methods and both, L2 vs std
 scaling, ACC above vs below 50 %: the paper's four heatmaps, :data:`HEATMAPS`),
 optionally split further by a field such as the regularisation
 (:func:`split_groups`) and with percentile intervals from a bootstrap over the
@@ -60,6 +60,8 @@ HEATMAPS = {
     "family": {
         "classical": lambda r: r["family"] == "classical",
         "deep": lambda r: r["family"] == "deep",
+        # both families: the pseudo-labels a clustering made, without the flipped true labels
+        "clusterings": lambda r: r["family"] in ("classical", "deep"),
     },
     "normalisation": {
         "L2": lambda r: r["embedding_norm"] == "l2",
@@ -344,7 +346,7 @@ def plot_correlation_heatmap(table, path, title="Pearson correlation with EER"):
 
     r = np.asarray(table["r"], dtype=float)
     fig, ax = plt.subplots(
-        figsize=(1.2 * len(table["groups"]) + 3, 0.45 * len(table["metrics"]) + 2)
+        figsize=(max(1.2 * len(table["groups"]) + 3, 6.5), 0.45 * len(table["metrics"]) + 2)
     )
     image = ax.imshow(r, cmap="coolwarm", vmin=-1, vmax=1, aspect="auto")
     ax.set_xticks(range(len(table["groups"])))
@@ -357,7 +359,8 @@ def plot_correlation_heatmap(table, path, title="Pearson correlation with EER"):
         text = _cell(value, notes[m][g], 2)
         if low is not None and (low[m, g] > 0 or high[m, g] < 0):
             text += "*"  # the interval excludes 0
-        ax.text(g, m, text, ha="center", va="center", fontsize=8 if len(text) > 5 else None)
+        # a note (why there is no coefficient) in a smaller font
+        ax.text(g, m, text, ha="center", va="center", fontsize=8 if len(text) > 6 else None)
     fig.colorbar(image, ax=ax, label="Pearson r")
     ax.set_title(title)
     fig.tight_layout()

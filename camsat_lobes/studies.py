@@ -8,7 +8,7 @@ studies read the results:
 
 - **correlations**: the Pearson correlation of each clustering metric with the EER,
   with 95 % intervals from a bootstrap over the pseudo-label sets, drawn as the
-  paper's four heatmaps (all sets; classical vs deep methods; L2 vs std inputs;
+  paper's four heatmaps (all sets; classical vs deep methods and both; L2 vs std inputs;
   ACC above vs below 50 %), one column per regularisation;
 - **by loss**: every set's EER with its interval (bootstrap over test speakers) for
   every loss, with its paired difference to the set's first network.

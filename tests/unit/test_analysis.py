@@ -119,6 +119,8 @@ def test_heatmap_columns_split_by_regularisation_and_the_csv_lists_every_coeffic
         "classical | imix",
         "deep | none",
         "deep | imix",
+        "clusterings | none",
+        "clusterings | imix",
     ]
     assert tables["all"]["n"] == [9, 9]
     assert tables["all"]["notes"][0, 1] == "EER constant"

@@ -102,6 +102,14 @@ def test_eer_table_shows_intervals_and_paired_differences():
     assert "17.0 [18.0, 24.0]; Δ -4.0 [-6.5, -1.5]*" in row
 
 
+def test_eer_table_says_when_a_network_has_no_interval():
+    record = {"set": "kmeans_k120_l2", "regularisation": "none", "n_clusters": 120, "acc": 0.35}
+    record.update(trial_list="all_pairs", loss="aam", EER=21.9)
+    record.update(EER_low=float("nan"), EER_high=float("nan"))
+    row = studies.eer_by_loss([record]).splitlines()[-1]
+    assert "21.9 [no interval]" in row and "nan" not in row
+
+
 def test_shared_labels_need_their_owner_clustered_first(tmp_path):
     source, folder = tmp_path / "owner", tmp_path / "sharer"
     source.mkdir()
