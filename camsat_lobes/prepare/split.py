@@ -210,15 +210,19 @@ def development_trials(test, max_trials=MAX_DEVELOPMENT_TRIALS):
             for a, b in itertools.combinations(test, 2)
         ]
     speakers = np.array([row["spk_id"] for row in test])
+    members = [np.flatnonzero(speakers == name).tolist() for name in np.unique(speakers)]
     rng = np.random.default_rng(DEVELOPMENT_SEED)
-    targets = _target_pairs(speakers, max_trials // 2, rng)
-    pairs = sorted(targets | _non_target_pairs(speakers, max_trials - len(targets), rng))
+    targets = _target_pairs(members, max_trials // 2, rng)
+    non_targets = _non_target_pairs(speakers, members, max_trials - len(targets), rng)
+    pairs = sorted(targets | non_targets)
     return [(int(speakers[a] == speakers[b]), test[a]["ID"], test[b]["ID"]) for a, b in pairs]
 
 
-def _target_pairs(speakers, most, rng):
-    """Return up to ``most`` distinct same-speaker index pairs ``(a, b)``, ``a < b``."""
-    members = _members(speakers)
+def _target_pairs(members, most, rng):
+    """Return up to ``most`` distinct same-speaker index pairs ``(a, b)``, ``a < b``.
+
+    ``members`` lists each speaker's utterance indices.
+    """
     counts = np.array([len(m) for m in members])
     sizes = counts * (counts - 1) // 2
     if sizes.sum() <= most:
@@ -236,9 +240,12 @@ def _target_pairs(speakers, most, rng):
     return set(list(drawn)[:most])
 
 
-def _non_target_pairs(speakers, count, rng):
-    """Return ``count`` distinct different-speaker index pairs ``(a, b)``, ``a < b`` (or all)."""
-    members = _members(speakers)
+def _non_target_pairs(speakers, members, count, rng):
+    """Return ``count`` distinct different-speaker index pairs ``(a, b)``, ``a < b`` (or all).
+
+    ``speakers`` names the speaker of each utterance; ``members`` lists each speaker's
+    utterance indices.
+    """
     sizes = np.array([len(m) for m in members])
     available = (int(sizes.sum()) ** 2 - int((sizes**2).sum())) // 2
     if available <= 2 * count:  # few of them: list them all and draw among them
@@ -256,11 +263,6 @@ def _non_target_pairs(speakers, count, rng):
         a, b = a[keep], b[keep]
         drawn.update(dict.fromkeys(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist())))
     return set(list(drawn)[:count])
-
-
-def _members(speakers):
-    """Return the utterance indices of each speaker (lists of int, by speaker name)."""
-    return [np.flatnonzero(speakers == name).tolist() for name in np.unique(speakers)]
 
 
 def _by_id(row):
